@@ -1,0 +1,88 @@
+//! hindsight: reads Kubernetes manifests and reports the conditions behind known outages, each
+//! finding tied to the public postmortem it echoes.
+//!
+//! The pipeline is **load → analyse → report**: [`load`] turns inputs into objects and input
+//! problems, [`rules`] turn objects into findings, [`report`] renders an [`Outcome`]. See
+//! `ARCHITECTURE.md` for each module's invariants.
+
+pub mod cli;
+pub mod docs;
+pub mod load;
+pub mod model;
+pub mod node;
+pub mod report;
+pub mod rules;
+pub mod stories;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use load::{Input, Loaded, Problem};
+use rules::{Finding, Severity};
+
+/// Everything a run produced; every report format renders this.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    /// Input errors (and internal errors): any of them makes the exit status 2.
+    pub errors: Vec<Problem>,
+    /// Informational: skipped documents, duplicate keys, rules that could not run.
+    pub notices: Vec<Problem>,
+    /// Rules that did not run because their input (cluster state, metrics) was absent.
+    pub not_run: Vec<&'static str>,
+    pub objects: usize,
+    pub files: usize,
+    /// File texts for snippets.
+    pub sources: HashMap<Arc<str>, Arc<str>>,
+}
+
+impl Outcome {
+    /// 2 when any input error occurred (errors are never hidden by findings), else 1 when a
+    /// finding is at or above `fail_on`, else 0.
+    pub fn exit_code(&self, fail_on: Severity) -> i32 {
+        if !self.errors.is_empty() {
+            2
+        } else if self.findings.iter().any(|f| f.severity >= fail_on) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Loads the inputs and runs every rule.
+pub fn scan(inputs: &[Input]) -> Outcome {
+    analyse(load::load(inputs), rules::ALL)
+}
+
+/// Runs rules over loaded objects.
+pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule]) -> Outcome {
+    let Loaded {
+        objects,
+        mut errors,
+        notices,
+        sources,
+    } = loaded;
+    let mut files: Vec<&Arc<str>> = objects.iter().map(|o| &o.file).collect();
+    files.extend(errors.iter().map(|e| &e.file));
+    files.sort();
+    files.dedup();
+    let file_count = files.len();
+    let cx = rules::Context::new(&objects);
+    let result = rules::run(&cx, rules);
+    errors.extend(result.internal_errors.into_iter().map(|message| Problem {
+        file: Arc::from("<hindsight>"),
+        line: None,
+        message,
+    }));
+    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Outcome {
+        findings: result.findings,
+        errors,
+        notices,
+        not_run: result.not_run,
+        objects: objects.len(),
+        files: file_count,
+        sources,
+    }
+}

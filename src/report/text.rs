@@ -1,0 +1,212 @@
+//! rustc-style terminal output: a header per finding, the offending line, the story it echoes
+//! and what to change. Colour is decided by the writer (anstream strips it when not a terminal).
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use super::Summary;
+use crate::Outcome;
+use crate::load::Problem;
+use crate::rules::{self, Finding, Severity};
+
+/// Rendering options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Use ANSI styles (the caller's writer strips them when not on a terminal).
+    pub color: bool,
+    /// Print notices too.
+    pub verbose: bool,
+}
+
+/// Lines of each source, found once per file.
+struct Lines<'a> {
+    sources: &'a HashMap<Arc<str>, Arc<str>>,
+    starts: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(sources: &'a HashMap<Arc<str>, Arc<str>>) -> Self {
+        Lines {
+            sources,
+            starts: HashMap::new(),
+        }
+    }
+
+    /// The text of 1-based `line` in `file`, without its line break.
+    fn get(&mut self, file: &str, line: u32) -> Option<&'a str> {
+        let (key, src) = self.sources.get_key_value(file)?;
+        let src: &'a str = src;
+        let starts = self.starts.entry(key).or_insert_with(|| {
+            std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1))
+                .collect()
+        });
+        let i = (line as usize).checked_sub(1)?;
+        let start = *starts.get(i)?;
+        let end = starts.get(i + 1).map_or(src.len(), |&e| e);
+        Some(src[start..end].trim_end_matches(['\n', '\r']))
+    }
+}
+
+fn level(sev: Severity) -> Level<'static> {
+    let base = match sev {
+        Severity::Critical | Severity::High => Level::ERROR,
+        Severity::Medium => Level::WARNING,
+        Severity::Low => Level::NOTE,
+        Severity::Info => Level::INFO,
+    };
+    base.with_name(sev.as_str())
+}
+
+/// The first sentence of a text (rationale and remediation are long).
+fn first_sentence(text: &str) -> &str {
+    let text = text.trim();
+    match text.find(". ") {
+        Some(i) => &text[..=i],
+        None => text,
+    }
+}
+
+/// Writes findings, errors and a summary line.
+pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: Options) -> io::Result<()> {
+    let renderer = if opts.color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let mut lines = Lines::new(&outcome.sources);
+    for f in &outcome.findings {
+        let rendered = render_finding(&renderer, &mut lines, f);
+        writeln!(out, "{rendered}\n")?;
+    }
+    for e in &outcome.errors {
+        writeln!(
+            out,
+            "{}\n",
+            render_problem(&renderer, &mut lines, e, Level::ERROR)
+        )?;
+    }
+    if opts.verbose {
+        for n in &outcome.notices {
+            writeln!(
+                out,
+                "{}\n",
+                render_problem(&renderer, &mut lines, n, Level::NOTE)
+            )?;
+        }
+    }
+    let s = Summary::of(outcome);
+    let by_sev: Vec<String> = ["critical", "high", "medium", "low", "info"]
+        .iter()
+        .filter_map(|k| {
+            s.by_severity
+                .get(k)
+                .filter(|&&n| n > 0)
+                .map(|n| format!("{n} {k}"))
+        })
+        .collect();
+    write!(
+        out,
+        "{} finding{}{} in {} object{} from {} file{}",
+        s.findings,
+        plural(s.findings),
+        if by_sev.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_sev.join(", "))
+        },
+        s.objects,
+        plural(s.objects),
+        s.files,
+        plural(s.files),
+    )?;
+    if s.errors > 0 {
+        write!(out, "; {} input error{}", s.errors, plural(s.errors))?;
+    }
+    if s.notices > 0 && !opts.verbose {
+        write!(
+            out,
+            "; {} notice{} (--verbose shows them)",
+            s.notices,
+            plural(s.notices)
+        )?;
+    }
+    if !s.rules_not_run.is_empty() {
+        write!(
+            out,
+            "; {} rule{} not run (no cluster state or metrics)",
+            s.rules_not_run.len(),
+            plural(s.rules_not_run.len())
+        )?;
+    }
+    writeln!(out)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn render_finding(renderer: &Renderer, lines: &mut Lines<'_>, f: &Finding) -> String {
+    let title = match &f.container {
+        Some(c) => format!("{} (container `{c}`): {}", f.object, f.message),
+        None => format!("{}: {}", f.object, f.message),
+    };
+    let path = format!("{}:{}", f.location.file, f.location.line);
+    let mut head = Group::with_title(level(f.severity).primary_title(title).id(f.rule));
+    match lines.get(&f.location.file, f.location.line) {
+        Some(text) => {
+            let indent = text.len() - text.trim_start().len();
+            let span = indent..text.len().max(indent);
+            head = head.element(
+                Snippet::source(text)
+                    .line_start(f.location.line as usize)
+                    .path(f.location.file.to_string())
+                    .annotation(AnnotationKind::Primary.span(span)),
+            );
+        }
+        None => {
+            head = head.element(Level::NOTE.with_name("at").message(path));
+        }
+    }
+    for story in &f.stories {
+        head = head.element(Level::NOTE.with_name("story").message(story.info().echo));
+    }
+    if let Some(rule) = rules::find(f.rule) {
+        head = head.element(Level::HELP.message(format!(
+            "{} (`hindsight explain {}`)",
+            first_sentence(rule.meta.remediation),
+            f.rule
+        )));
+    }
+    let report: Vec<Group<'_>> = vec![head];
+    renderer.render(&report)
+}
+
+fn render_problem(
+    renderer: &Renderer,
+    lines: &mut Lines<'_>,
+    p: &Problem,
+    level: Level<'static>,
+) -> String {
+    let mut head = Group::with_title(level.primary_title(p.message.clone()));
+    match p.line.and_then(|l| lines.get(&p.file, l).map(|t| (l, t))) {
+        Some((line, text)) => {
+            head = head.element(
+                Snippet::source(text)
+                    .line_start(line as usize)
+                    .path(p.file.to_string())
+                    .annotation(AnnotationKind::Primary.span(0..text.len())),
+            );
+        }
+        None => {
+            let at = match p.line {
+                Some(l) => format!("{}:{l}", p.file),
+                None => p.file.to_string(),
+            };
+            head = head.element(Level::NOTE.with_name("at").message(at));
+        }
+    }
+    renderer.render(&[head])
+}

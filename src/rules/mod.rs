@@ -1,0 +1,386 @@
+//! Rules: one file each, holding its metadata next to its check and its tests.
+//!
+//! Invariants: rules do no IO and never format output; they push findings through [`Sink`],
+//! which derives file and line from the node they point at. `ALL` is the registry, sorted by id;
+//! `hindsight rules`, `hindsight explain`, the README table and report rule help all read
+//! [`Meta`]. A rule whose input is absent (cluster state, metrics) is reported as not run.
+
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::load::Object;
+use crate::model::Index;
+use crate::node::Node;
+use crate::stories::Story;
+
+pub mod workload;
+
+/// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// One step up, saturating.
+    pub fn raised(self) -> Severity {
+        match self {
+            Severity::Info => Severity::Low,
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a rule needs to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Needs {
+    /// Manifests are enough (also runs on snapshots and live clusters).
+    Manifests,
+    /// Live state: status, Nodes, Pods, Events.
+    Cluster,
+    /// Prometheus metrics.
+    Metrics,
+}
+
+/// A rule's documentation, the single source for `rules`, `explain`, the README and reports.
+#[derive(Debug)]
+pub struct Meta {
+    /// `area.condition`, kebab case; the file is `rules/<area>/<condition>.rs`.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub stories: &'static [Story],
+    pub needs: Needs,
+    /// Why this matters, with the incident it echoes.
+    pub rationale: &'static str,
+    /// What to change.
+    pub remediation: &'static str,
+    /// A manifest that makes this rule fire (tested: docs cannot lie).
+    pub example: &'static str,
+}
+
+/// A rule: metadata plus a check.
+pub struct Rule {
+    pub meta: Meta,
+    pub check: fn(&Context<'_>, &mut Sink),
+}
+
+/// The registry, sorted by id.
+pub static ALL: &[&Rule] = &[&workload::replicas_without_spread::RULE];
+
+/// Looks a rule up by id.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    ALL.iter().copied().find(|r| r.meta.id == id)
+}
+
+/// What rules see: the objects, indexed.
+pub struct Context<'a> {
+    pub index: Index<'a>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(objects: &'a [Object]) -> Self {
+        Context {
+            index: Index::new(objects),
+        }
+    }
+
+    /// Whether live cluster state is available for rules that need it.
+    pub fn has(&self, needs: Needs) -> bool {
+        matches!(needs, Needs::Manifests)
+    }
+}
+
+/// The object a finding is about, as in the JSON report.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ObjectRef {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn of(object: &Object) -> ObjectRef {
+        ObjectRef {
+            api_version: object.api_version.clone(),
+            kind: object.kind.clone(),
+            namespace: object.namespace.clone(),
+            name: object.name.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// Where a finding points.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: u32,
+}
+
+/// One condition found, tied to the incidents it echoes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub object: ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    pub location: Location,
+    pub message: String,
+    pub stories: Vec<Story>,
+    /// Line where the object starts (the location may point deeper).
+    #[serde(skip)]
+    pub object_line: u32,
+}
+
+impl Finding {
+    /// A fingerprint that survives line moves, file moves and reordering: the rule, the
+    /// object's group/kind/namespace/name, the container, and the message with its numbers
+    /// removed (so "3 replicas" becoming "4 replicas" is still the same finding).
+    /// Used by baselines, SARIF `partialFingerprints` and `hindsight diff`.
+    pub fn fingerprint(&self) -> String {
+        let group = self
+            .object
+            .api_version
+            .rsplit_once('/')
+            .map_or("", |(g, _)| g);
+        let message: String = self
+            .message
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect();
+        let parts = [
+            self.rule,
+            group,
+            &self.object.kind,
+            self.object.namespace.as_deref().unwrap_or("default"),
+            &self.object.name,
+            self.container.as_deref().unwrap_or(""),
+            &message,
+        ];
+        // FNV-1a, 64 bit: stable across Rust versions and platforms, unlike `DefaultHasher`.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in parts {
+            for byte in part.bytes().chain(std::iter::once(0xff)) {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{hash:016x}")
+    }
+}
+
+/// Collects one rule's findings.
+pub struct Sink {
+    meta: &'static Meta,
+    pub findings: Vec<Finding>,
+}
+
+impl Sink {
+    pub fn new(meta: &'static Meta) -> Self {
+        Sink {
+            meta,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Reports a finding on `object` (and `container`, when it is about one), pointing at the
+    /// line of `at` when given, else at the object. Returns it so the rule can adjust severity.
+    pub fn report(
+        &mut self,
+        object: &Object,
+        container: Option<&str>,
+        at: Option<&Node>,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let line = at.map(|n| n.line).filter(|&l| l > 0).unwrap_or(object.line);
+        self.findings.push(Finding {
+            rule: self.meta.id,
+            severity: self.meta.severity,
+            object: ObjectRef::of(object),
+            container: container.map(str::to_owned),
+            location: Location {
+                file: object.file.clone(),
+                line,
+            },
+            message: message.into(),
+            stories: self.meta.stories.to_vec(),
+            object_line: object.line,
+        });
+        self.findings.last_mut().expect("just pushed")
+    }
+}
+
+/// Runs every rule that can run on this context. A rule that panics does not take the others
+/// down: its panic becomes an error message. Returns findings sorted by file, line and rule.
+pub fn run(cx: &Context<'_>, rules: &[&'static Rule]) -> RunResult {
+    use rayon::prelude::*;
+    let results: Vec<(Vec<Finding>, Option<String>, Option<&'static str>)> = rules
+        .par_iter()
+        .map(|rule| {
+            if !cx.has(rule.meta.needs) {
+                return (Vec::new(), None, Some(rule.meta.id));
+            }
+            let mut sink = Sink::new(&rule.meta);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                (rule.check)(cx, &mut sink)
+            }));
+            match outcome {
+                Ok(()) => (sink.findings, None, None),
+                Err(_) => (
+                    Vec::new(),
+                    Some(format!(
+                        "internal error: rule `{}` panicked; its findings are missing (please report this)",
+                        rule.meta.id
+                    )),
+                    None,
+                ),
+            }
+        })
+        .collect();
+    let mut out = RunResult::default();
+    for (findings, error, not_run) in results {
+        out.findings.extend(findings);
+        out.internal_errors.extend(error);
+        out.not_run.extend(not_run);
+    }
+    out.findings.sort_by(|a, b| {
+        (&a.location, a.rule, &a.object, &a.container).cmp(&(
+            &b.location,
+            b.rule,
+            &b.object,
+            &b.container,
+        ))
+    });
+    out
+}
+
+/// What running the rules produced.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    pub findings: Vec<Finding>,
+    pub internal_errors: Vec<String>,
+    pub not_run: Vec<&'static str>,
+}
+
+/// Test support: load YAML, run one rule, return its findings.
+#[cfg(test)]
+pub(crate) fn check(rule: &'static Rule, yaml: &str) -> Vec<Finding> {
+    let loaded = crate::load::load_bytes(Arc::from("test.yaml"), yaml.as_bytes(), None);
+    assert!(
+        loaded.errors.is_empty(),
+        "fixture has errors: {:?}",
+        loaded.errors
+    );
+    let cx = Context::new(&loaded.objects);
+    let mut sink = Sink::new(&rule.meta);
+    (rule.check)(&cx, &mut sink);
+    sink.findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_sorted_and_well_formed() {
+        let ids: Vec<&str> = ALL.iter().map(|r| r.meta.id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(ids, sorted, "ALL must be sorted by id with no duplicates");
+        for rule in ALL {
+            let (area, name) = rule.meta.id.split_once('.').expect("area.condition");
+            assert!(
+                [area, name].iter().all(|p| !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')),
+                "{}",
+                rule.meta.id
+            );
+            assert!(
+                !rule.meta.stories.is_empty(),
+                "{} names no story",
+                rule.meta.id
+            );
+            assert!(!rule.meta.rationale.is_empty() && !rule.meta.remediation.is_empty());
+        }
+    }
+
+    #[test]
+    fn rule_files_match_ids() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rules");
+        for rule in ALL {
+            let (area, name) = rule.meta.id.split_once('.').expect("area.condition");
+            let file = root
+                .join(area.replace('-', "_"))
+                .join(format!("{}.rs", name.replace('-', "_")));
+            assert!(
+                file.exists(),
+                "{} should live in {}",
+                rule.meta.id,
+                file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn every_example_fires_its_own_rule() {
+        for rule in ALL.iter().filter(|r| r.meta.needs == Needs::Manifests) {
+            let findings = check(rule, rule.meta.example);
+            assert!(
+                findings.iter().any(|f| f.rule == rule.meta.id),
+                "the example of {} does not fire it",
+                rule.meta.id
+            );
+        }
+    }
+}

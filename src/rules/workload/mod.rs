@@ -1,0 +1,2 @@
+//! Rules about how a workload's replicas are placed.
+pub mod replicas_without_spread;
