@@ -11,6 +11,7 @@
 use askama::Template;
 use std::io::{self, Write};
 
+use super::svg::escape;
 use super::{Lines, Options, SEVERITIES, Summary, first_sentence, squash_spaces};
 use crate::Outcome;
 use crate::load::Problem;
@@ -55,6 +56,7 @@ struct FindingView {
     object: String,
     container: Option<String>,
     place: String,
+    /// HTML: escaped text with `code` spans.
     message: String,
     fix: String,
     why: String,
@@ -107,6 +109,25 @@ fn snippet(lines: &mut Lines<'_>, file: &str, line: Option<u32>) -> Vec<SnippetL
         .collect()
 }
 
+/// Escapes `text` and turns its backtick spans into `<code>` (rule texts quote names so).
+fn with_code_spans(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return escape(text); // unbalanced backticks: show them as they are
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in parts.iter().enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&escape(part));
+            out.push_str("</code>");
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
 fn place(file: &str, line: Option<u32>) -> String {
     match line {
         Some(l) => format!("{file}:{l}"),
@@ -148,9 +169,9 @@ fn finding_view(f: &Finding, lines: &mut Lines<'_>) -> FindingView {
         container: f.container.clone(),
         snippet: snippet(lines, &f.location.file, Some(f.location.line)),
         place,
-        message: f.message.clone(),
-        fix,
-        why,
+        message: with_code_spans(&f.message),
+        fix: with_code_spans(&fix),
+        why: with_code_spans(&why),
         fingerprint: f.fingerprint(),
         search,
     }
@@ -178,7 +199,7 @@ fn page(outcome: &Outcome, opts: &Options) -> Page {
             count: summary.by_severity.get(s.as_str()).copied().unwrap_or(0),
         })
         .collect();
-    let stories = Story::ALL
+    let mut stories: Vec<StoryView> = Story::ALL
         .iter()
         .map(|&s| {
             let i = s.info();
@@ -193,6 +214,8 @@ fn page(outcome: &Outcome, opts: &Options) -> Page {
             }
         })
         .collect();
+    // Incidents with findings first (stable: otherwise in the usual order).
+    stories.sort_by_key(|s| s.count == 0);
     let rules = summary
         .by_rule
         .iter()
@@ -252,4 +275,33 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
         .render()
         .map_err(|e| io::Error::other(format!("HTML template: {e}")))?;
     out.write_all(html.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_are_escaped_html() {
+        assert_eq!(
+            with_code_spans("3 replicas of `<api>` & more"),
+            "3 replicas of <code>&lt;api&gt;</code> &amp; more"
+        );
+        assert_eq!(with_code_spans("odd ` tick <b>"), "odd ` tick &lt;b&gt;");
+    }
+
+    #[test]
+    fn names_from_manifests_cannot_inject_markup() {
+        let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: \"x<script>alert(1)</script>\"}\nspec:\n  replicas: 2\n  template: {spec: {containers: [{name: a}]}}\n";
+        let loaded = crate::load::load_bytes(std::sync::Arc::from("<b>evil</b>.yaml"), yaml.as_bytes(), None);
+        let outcome = crate::analyse(loaded, &[&crate::rules::workload::replicas_without_spread::RULE]);
+        assert_eq!(outcome.findings.len(), 1);
+        let mut out = Vec::new();
+        write(&outcome, &mut out, &Options::default()).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert!(!html.contains("<script>alert"), "unescaped name");
+        assert!(!html.contains("<b>evil"), "unescaped file name");
+        assert!(html.contains("x&#60;script&#62;alert(1)") || html.contains("x&lt;script&gt;alert(1)"));
+        assert_eq!(html.matches("<script>").count(), 1, "only our own script");
+    }
 }
