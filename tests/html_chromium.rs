@@ -74,7 +74,10 @@ fn run_chromium(url: &str, extra: &[&str]) -> String {
             None if start.elapsed() > TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("chromium (pid {}) did not finish within {TIMEOUT:?}; killed", child.id());
+                panic!(
+                    "chromium (pid {}) did not finish within {TIMEOUT:?}; killed",
+                    child.id()
+                );
             }
             None => std::thread::sleep(Duration::from_millis(50)),
         }
@@ -88,7 +91,11 @@ fn run_chromium(url: &str, extra: &[&str]) -> String {
         .lines()
         .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
         .collect();
-    assert!(console.is_empty(), "console output in {url}:\n{}", console.join("\n"));
+    assert!(
+        console.is_empty(),
+        "console output in {url}:\n{}",
+        console.join("\n")
+    );
     stdout
 }
 
@@ -159,26 +166,53 @@ fn dom_counts_equal_the_json_and_filters_hide_the_rest() {
         assert_eq!(report[&format!("data-count-{sev}")], n.to_string(), "{sev}");
     }
     assert_eq!(report["data-count-findings"], total.to_string());
-    assert_eq!(report["data-count-errors"], json["summary"]["errors"].to_string());
+    assert_eq!(
+        report["data-count-errors"],
+        json["summary"]["errors"].to_string()
+    );
     assert_eq!(report["data-visible"], total.to_string());
-    let findings: Vec<_> = tags(&dom, "article").into_iter().filter(|a| a.contains_key("data-severity")).collect();
+    let findings: Vec<_> = tags(&dom, "article")
+        .into_iter()
+        .filter(|a| a.contains_key("data-severity"))
+        .collect();
     assert_eq!(findings.len(), total);
     assert!(findings.iter().all(|a| !a.contains_key("hidden")));
-    let errors = tags(&dom, "section").into_iter().find(|a| a.get("id").is_some_and(|id| id == "errors"));
-    assert_eq!(errors.expect("errors shown")["data-count"], json["summary"]["errors"].to_string());
+    let errors = tags(&dom, "section")
+        .into_iter()
+        .find(|a| a.get("id").is_some_and(|id| id == "errors"));
+    assert_eq!(
+        errors.expect("errors shown")["data-count"],
+        json["summary"]["errors"].to_string()
+    );
 
     // `#severity=high`: only high findings stay visible.
     let high = by_sev["high"].as_u64().unwrap() as usize;
-    assert!(high > 0 && high < total, "the fixtures have high and other findings");
-    let dom = run_chromium(&format!("{}#severity=high", file_url(&html)), &["--dump-dom"]);
-    let findings: Vec<_> = tags(&dom, "article").into_iter().filter(|a| a.contains_key("data-severity")).collect();
+    assert!(
+        high > 0 && high < total,
+        "the fixtures have high and other findings"
+    );
+    let dom = run_chromium(
+        &format!("{}#severity=high", file_url(&html)),
+        &["--dump-dom"],
+    );
+    let findings: Vec<_> = tags(&dom, "article")
+        .into_iter()
+        .filter(|a| a.contains_key("data-severity"))
+        .collect();
     assert_eq!(findings.len(), total, "filters hide, never remove");
     for f in &findings {
-        assert_eq!(f.contains_key("hidden"), f["data-severity"] != "high", "{f:?}");
+        assert_eq!(
+            f.contains_key("hidden"),
+            f["data-severity"] != "high",
+            "{f:?}"
+        );
     }
     assert_eq!(tags(&dom, "main")[0]["data-visible"], high.to_string());
     assert!(dom.contains(&format!("{high} of {total} shown")));
-    let pressed: Vec<_> = tags(&dom, "button").into_iter().filter(|b| b.get("aria-pressed").is_some_and(|p| p == "true")).collect();
+    let pressed: Vec<_> = tags(&dom, "button")
+        .into_iter()
+        .filter(|b| b.get("aria-pressed").is_some_and(|p| p == "true"))
+        .collect();
     assert_eq!(pressed.len(), 1);
     assert_eq!(pressed[0]["data-filter-severity"], "high");
 
@@ -234,7 +268,10 @@ fn charts_render_and_a_screenshot_is_written() {
     std::fs::write(&page, &bytes).unwrap();
 
     let dom = run_chromium(&file_url(&page), &["--dump-dom"]);
-    let svgs: Vec<_> = tags(&dom, "svg").into_iter().filter(|a| a.get("class").is_some_and(|c| c == "chart")).collect();
+    let svgs: Vec<_> = tags(&dom, "svg")
+        .into_iter()
+        .filter(|a| a.get("class").is_some_and(|c| c == "chart"))
+        .collect();
     assert_eq!(svgs.len(), 2);
     assert_eq!(dom.matches("<polyline").count(), 3);
 
@@ -244,7 +281,11 @@ fn charts_render_and_a_screenshot_is_written() {
     let _ = std::fs::remove_file(&shot);
     run_chromium(
         &file_url(&page),
-        &["--window-size=1280,2400", "--hide-scrollbars", &format!("--screenshot={}", shot.display())],
+        &[
+            "--window-size=1280,2400",
+            "--hide-scrollbars",
+            &format!("--screenshot={}", shot.display()),
+        ],
     );
     let png = std::fs::read(&shot).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");

@@ -24,11 +24,13 @@ fn scan(path: &str, dir: &Path, formats: &[&str]) -> (Value, i32) {
     cmd.args(["scan", path, "--format"])
         .arg(format!("json={}", json.display()));
     for f in formats {
-        cmd.arg("--format").arg(format!("{f}={}", dir.join(format!("report.{f}")).display()));
+        cmd.arg("--format")
+            .arg(format!("{f}={}", dir.join(format!("report.{f}")).display()));
     }
     let out = cmd.output().expect("run hindsight");
     assert!(out.stdout.is_empty(), "every format went to a file");
-    let value = serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("valid JSON");
+    let value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("valid JSON");
     (value, out.status.code().expect("exit code"))
 }
 
@@ -48,7 +50,10 @@ fn sarif_schema() -> Option<Value> {
 
 fn line_of(file: &Path, line: u64) -> String {
     let text = std::fs::read_to_string(file).expect("source file");
-    text.lines().nth(line as usize - 1).expect("line exists").to_owned()
+    text.lines()
+        .nth(line as usize - 1)
+        .expect("line exists")
+        .to_owned()
 }
 
 #[test]
@@ -56,7 +61,8 @@ fn sarif_is_valid_and_points_at_the_offending_lines() {
     let dir = tempfile::tempdir().unwrap();
     let (json, code) = scan(FIXTURES, dir.path(), &["sarif"]);
     assert_eq!(code, 2, "the fixture holds a broken document");
-    let sarif: Value = serde_json::from_slice(&std::fs::read(dir.path().join("report.sarif")).unwrap()).unwrap();
+    let sarif: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.sarif")).unwrap()).unwrap();
 
     match sarif_schema() {
         Some(schema) => {
@@ -65,13 +71,19 @@ fn sarif_is_valid_and_points_at_the_offending_lines() {
                 .iter_errors(&sarif)
                 .map(|e| format!("{} at {}", e, e.instance_path()))
                 .collect();
-            assert!(errors.is_empty(), "SARIF does not match the 2.1.0 schema:\n{}", errors.join("\n"));
+            assert!(
+                errors.is_empty(),
+                "SARIF does not match the 2.1.0 schema:\n{}",
+                errors.join("\n")
+            );
             // The validator does catch what the schema forbids (this test can fail).
             let mut broken = sarif.clone();
             broken["runs"][0]["results"][0]["level"] = "fatal".into();
             assert!(!validator.is_valid(&broken));
         }
-        None => eprintln!("notice: ../shared/schemas/sarif-2.1.0.json not found; schema validation skipped"),
+        None => eprintln!(
+            "notice: ../shared/schemas/sarif-2.1.0.json not found; schema validation skipped"
+        ),
     }
 
     let run = &sarif["runs"][0];
@@ -83,8 +95,15 @@ fn sarif_is_valid_and_points_at_the_offending_lines() {
         let help = rule["help"]["markdown"].as_str().unwrap();
         assert!(help.contains("](https://"), "story links in help: {help}");
         let tags = rule["properties"]["tags"].as_array().unwrap();
-        assert!(tags.iter().any(|t| t.as_str().unwrap().starts_with("story:")));
-        let score: f64 = rule["properties"]["security-severity"].as_str().unwrap().parse().unwrap();
+        assert!(
+            tags.iter()
+                .any(|t| t.as_str().unwrap().starts_with("story:"))
+        );
+        let score: f64 = rule["properties"]["security-severity"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((0.0..=10.0).contains(&score));
     }
 
@@ -97,7 +116,10 @@ fn sarif_is_valid_and_points_at_the_offending_lines() {
     let mut fingerprints = BTreeSet::new();
     for (r, f) in results.iter().zip(json_findings) {
         assert_eq!(r["ruleId"], f["rule"]);
-        assert_eq!(rules[r["ruleIndex"].as_u64().unwrap() as usize]["id"], f["rule"]);
+        assert_eq!(
+            rules[r["ruleIndex"].as_u64().unwrap() as usize]["id"],
+            f["rule"]
+        );
         let expected_level = match f["severity"].as_str().unwrap() {
             "critical" | "high" => "error",
             "medium" => "warning",
@@ -107,26 +129,45 @@ fn sarif_is_valid_and_points_at_the_offending_lines() {
         let loc = &r["locations"][0]["physicalLocation"];
         assert_eq!(loc["artifactLocation"]["uriBaseId"], "%SRCROOT%");
         let uri = loc["artifactLocation"]["uri"].as_str().unwrap();
-        assert_eq!(uri, f["location"]["file"].as_str().unwrap(), "relative to the working directory");
+        assert_eq!(
+            uri,
+            f["location"]["file"].as_str().unwrap(),
+            "relative to the working directory"
+        );
         let start = loc["region"]["startLine"].as_u64().unwrap();
         assert_eq!(start, f["location"]["line"].as_u64().unwrap());
         let actual = line_of(&root.join(uri), start);
         assert_eq!(loc["region"]["snippet"]["text"].as_str().unwrap(), actual);
-        assert!(!actual.trim().is_empty() && !actual.trim_start().starts_with('#'), "{uri}:{start} is `{actual}`");
+        assert!(
+            !actual.trim().is_empty() && !actual.trim_start().starts_with('#'),
+            "{uri}:{start} is `{actual}`"
+        );
         if r["ruleId"] == "workload.replicas-without-spread" {
             // Every workload in the fixtures sets `spec.replicas`: the finding is about it.
             let replicas = f["message"].as_str().unwrap().split(' ').next().unwrap();
-            assert_eq!(actual.trim(), format!("replicas: {replicas}"), "{uri}:{start}");
+            assert_eq!(
+                actual.trim(),
+                format!("replicas: {replicas}"),
+                "{uri}:{start}"
+            );
         }
         let logical = &r["locations"][0]["logicalLocations"][0];
         let object = &f["object"];
         assert_eq!(
             logical["fullyQualifiedName"].as_str().unwrap(),
-            format!("{}/{}/{}", object["kind"].as_str().unwrap(), object["namespace"].as_str().unwrap_or("default"), object["name"].as_str().unwrap())
+            format!(
+                "{}/{}/{}",
+                object["kind"].as_str().unwrap(),
+                object["namespace"].as_str().unwrap_or("default"),
+                object["name"].as_str().unwrap()
+            )
         );
         let fp = r["partialFingerprints"]["hindsight/v1"].as_str().unwrap();
         assert_eq!(fp.len(), 16);
-        assert!(fingerprints.insert(fp.to_owned()), "fingerprints are distinct");
+        assert!(
+            fingerprints.insert(fp.to_owned()),
+            "fingerprints are distinct"
+        );
     }
 
     // Input errors are never dropped: each is an error notification; the run did not succeed.
@@ -145,23 +186,36 @@ fn sarif_is_valid_and_points_at_the_offending_lines() {
 #[test]
 fn sarif_fingerprints_survive_moved_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join("deploy/api.yaml");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FIXTURES)
+        .join("deploy/api.yaml");
     let moved = dir.path().join("api.yaml");
     let original = std::fs::read_to_string(&src).unwrap();
     let sarif_of = |text: &str| -> Value {
         std::fs::write(&moved, text).unwrap();
-        let out = bin().args(["scan", moved.to_str().unwrap(), "--format", "sarif"]).output().unwrap();
+        let out = bin()
+            .args(["scan", moved.to_str().unwrap(), "--format", "sarif"])
+            .output()
+            .unwrap();
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let before = sarif_of(&original);
     let after = sarif_of(&format!("# a comment\n# and another\n{original}"));
     let fp = |s: &Value| s["runs"][0]["results"][0]["partialFingerprints"].clone();
-    let line = |s: &Value| s["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64().unwrap();
+    let line = |s: &Value| {
+        s["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"]
+            .as_u64()
+            .unwrap()
+    };
     assert_eq!(fp(&before), fp(&after));
     assert_eq!(line(&after), line(&before) + 2);
     // Outside the working directory: an absolute file URI, no base id.
-    let uri = &before["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
-    assert!(uri["uri"].as_str().unwrap().starts_with("file:///"), "{uri}");
+    let uri =
+        &before["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert!(
+        uri["uri"].as_str().unwrap().starts_with("file:///"),
+        "{uri}"
+    );
     assert!(uri.get("uriBaseId").is_none());
 }
 
@@ -175,17 +229,34 @@ fn junit_counts_equal_the_json() {
     assert_eq!(root.tag_name().name(), "testsuites");
     let summary = &json["summary"];
     let objects = summary["objects"].as_u64().unwrap() as usize;
-    let not_run: Vec<&str> = summary["rules_not_run"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let not_run: Vec<&str> = summary["rules_not_run"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
 
     // Failures: one per (rule, object) with findings; their texts carry every finding.
     let mut expected_failures: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for f in findings(&json) {
         let o = &f["object"];
         let name = match o["namespace"].as_str() {
-            Some(ns) => format!("{} {ns}/{}", o["kind"].as_str().unwrap(), o["name"].as_str().unwrap()),
-            None => format!("{} {}", o["kind"].as_str().unwrap(), o["name"].as_str().unwrap()),
+            Some(ns) => format!(
+                "{} {ns}/{}",
+                o["kind"].as_str().unwrap(),
+                o["name"].as_str().unwrap()
+            ),
+            None => format!(
+                "{} {}",
+                o["kind"].as_str().unwrap(),
+                o["name"].as_str().unwrap()
+            ),
         };
-        let key = (f["rule"].as_str().unwrap().to_owned(), name, f["location"]["file"].as_str().unwrap().to_owned());
+        let key = (
+            f["rule"].as_str().unwrap().to_owned(),
+            name,
+            f["location"]["file"].as_str().unwrap().to_owned(),
+        );
         *expected_failures.entry(key).or_default() += 1;
     }
     let mut failures = BTreeMap::new();
@@ -194,10 +265,19 @@ fn junit_counts_equal_the_json() {
     let mut suites = 0;
     for suite in root.children().filter(|n| n.has_tag_name("testsuite")) {
         let name = suite.attribute("name").unwrap();
-        let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
-        assert_eq!(suite.attribute("tests").unwrap().parse::<usize>().unwrap(), cases.len());
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(
+            suite.attribute("tests").unwrap().parse::<usize>().unwrap(),
+            cases.len()
+        );
         if name == "input errors" {
-            errors += cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("error"))).count();
+            errors += cases
+                .iter()
+                .filter(|c| c.children().any(|n| n.has_tag_name("error")))
+                .count();
             continue;
         }
         suites += 1;
@@ -213,9 +293,17 @@ fn junit_counts_equal_the_json() {
                 let text = failure.text().unwrap_or("");
                 let n = text
                     .lines()
-                    .filter(|l| ["critical: ", "high: ", "medium: ", "low: ", "info: "].iter().any(|p| l.starts_with(p)))
+                    .filter(|l| {
+                        ["critical: ", "high: ", "medium: ", "low: ", "info: "]
+                            .iter()
+                            .any(|p| l.starts_with(p))
+                    })
                     .count();
-                let key = (name.to_owned(), case.attribute("name").unwrap().to_owned(), case.attribute("file").unwrap().to_owned());
+                let key = (
+                    name.to_owned(),
+                    case.attribute("name").unwrap().to_owned(),
+                    case.attribute("file").unwrap().to_owned(),
+                );
                 failures.insert(key, n);
             }
         }
@@ -226,23 +314,46 @@ fn junit_counts_equal_the_json() {
     assert_eq!(skipped, not_run.len());
     let rules_in_binary = bin().args(["rules", "--format", "json"]).output().unwrap();
     let rules: Value = serde_json::from_slice(&rules_in_binary.stdout).unwrap();
-    assert_eq!(suites, rules.as_array().map_or(0, Vec::len), "a suite per rule");
-    assert_eq!(root.attribute("failures").unwrap().parse::<usize>().unwrap(), expected_failures.len());
-    assert_eq!(root.attribute("errors").unwrap().parse::<usize>().unwrap(), errors);
+    assert_eq!(
+        suites,
+        rules.as_array().map_or(0, Vec::len),
+        "a suite per rule"
+    );
+    assert_eq!(
+        root.attribute("failures")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
+        expected_failures.len()
+    );
+    assert_eq!(
+        root.attribute("errors").unwrap().parse::<usize>().unwrap(),
+        errors
+    );
 }
 
 #[test]
 fn every_format_writes_and_html_json_agree_on_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, code) = scan(FIXTURES, dir.path(), &["text", "sarif", "junit", "markdown", "html"]);
+    let (json, code) = scan(
+        FIXTURES,
+        dir.path(),
+        &["text", "sarif", "junit", "markdown", "html"],
+    );
     assert_eq!(code, 2);
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     for sev in ["critical", "high", "medium", "low", "info"] {
         let n = json["summary"]["by_severity"][sev].as_u64().unwrap();
         assert!(html.contains(&format!("data-count-{sev}=\"{n}\"")), "{sev}");
-        assert_eq!(html.matches(&format!("data-severity=\"{sev}\"")).count() as u64, n);
+        assert_eq!(
+            html.matches(&format!("data-severity=\"{sev}\"")).count() as u64,
+            n
+        );
     }
-    assert!(!html.contains("http://") && !html.contains("src=\"http"), "no network fetches");
+    assert!(
+        !html.contains("http://") && !html.contains("src=\"http"),
+        "no network fetches"
+    );
     let text = std::fs::read_to_string(dir.path().join("report.text")).unwrap();
     assert!(text.contains("input error"));
     assert!(!text.contains('\u{1b}'), "no colour in files");
@@ -253,7 +364,13 @@ fn one_failing_format_does_not_hide_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let sarif = dir.path().join("ok.sarif");
     let out = bin()
-        .args(["scan", "tests/fixtures/reports/deploy", "--format", "text", "--format"])
+        .args([
+            "scan",
+            "tests/fixtures/reports/deploy",
+            "--format",
+            "text",
+            "--format",
+        ])
         .arg(format!("sarif={}", sarif.display()))
         .arg("--format")
         .arg("html=/nonexistent-dir/r.html")
@@ -261,23 +378,45 @@ fn one_failing_format_does_not_hide_the_others() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("html report: cannot write /nonexistent-dir/r.html"), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("findings"), "text still on stdout");
+    assert!(
+        stderr.contains("html report: cannot write /nonexistent-dir/r.html"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("findings"),
+        "text still on stdout"
+    );
     assert!(sarif.exists(), "sarif still written");
 }
 
 #[test]
 fn format_arguments_are_checked_before_scanning() {
-    let out = bin().args(["scan", FIXTURES, "--format", "text", "--format", "json"]).output().unwrap();
+    let out = bin()
+        .args(["scan", FIXTURES, "--format", "text", "--format", "json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("share standard output"));
-    let out = bin().args(["scan", FIXTURES, "--format", "pdf"]).output().unwrap();
+    let out = bin()
+        .args(["scan", FIXTURES, "--format", "pdf"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown format `pdf`"));
     // `--output` still works for a single format.
     let dir = tempfile::tempdir().unwrap();
     let file: PathBuf = dir.path().join("r.json");
-    let out = bin().args(["scan", "tests/fixtures/reports/deploy", "--format", "json", "--output"]).arg(&file).output().unwrap();
+    let out = bin()
+        .args([
+            "scan",
+            "tests/fixtures/reports/deploy",
+            "--format",
+            "json",
+            "--output",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "high findings, no errors");
     assert!(out.stdout.is_empty());
     let v: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
@@ -288,7 +427,10 @@ fn format_arguments_are_checked_before_scanning() {
 /// snapshot does not change when rules are added.
 fn fixture_outcome() -> hindsight::Outcome {
     let loaded = hindsight::load::load(&[hindsight::load::Input::Path(FIXTURES.into())]);
-    hindsight::analyse(loaded, &[&hindsight::rules::workload::replicas_without_spread::RULE])
+    hindsight::analyse(
+        loaded,
+        &[&hindsight::rules::workload::replicas_without_spread::RULE],
+    )
 }
 
 #[test]
@@ -314,7 +456,11 @@ fn markdown_fits_a_github_comment_and_says_what_it_left_out() {
         })
         .collect();
     let md = hindsight::report::markdown::render(&outcome, &Default::default());
-    assert!(md.chars().count() <= hindsight::report::markdown::COMMENT_LIMIT, "{} chars", md.chars().count());
+    assert!(
+        md.chars().count() <= hindsight::report::markdown::COMMENT_LIMIT,
+        "{} chars",
+        md.chars().count()
+    );
     // Errors come first and are all there; the tables count everything.
     let errors_at = md.find("### Input errors").expect("errors listed");
     assert!(errors_at < md.find("<details>").unwrap());

@@ -112,7 +112,7 @@ fn snippet(lines: &mut Lines<'_>, file: &str, line: Option<u32>) -> Vec<SnippetL
 /// Escapes `text` and turns its backtick spans into `<code>` (rule texts quote names so).
 fn with_code_spans(text: &str) -> String {
     let parts: Vec<&str> = text.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return escape(text); // unbalanced backticks: show them as they are
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -293,15 +293,24 @@ mod tests {
     #[test]
     fn names_from_manifests_cannot_inject_markup() {
         let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: \"x<script>alert(1)</script>\"}\nspec:\n  replicas: 2\n  template: {spec: {containers: [{name: a}]}}\n";
-        let loaded = crate::load::load_bytes(std::sync::Arc::from("<b>evil</b>.yaml"), yaml.as_bytes(), None);
-        let outcome = crate::analyse(loaded, &[&crate::rules::workload::replicas_without_spread::RULE]);
+        let loaded = crate::load::load_bytes(
+            std::sync::Arc::from("<b>evil</b>.yaml"),
+            yaml.as_bytes(),
+            None,
+        );
+        let outcome = crate::analyse(
+            loaded,
+            &[&crate::rules::workload::replicas_without_spread::RULE],
+        );
         assert_eq!(outcome.findings.len(), 1);
         let mut out = Vec::new();
         write(&outcome, &mut out, &Options::default()).unwrap();
         let html = String::from_utf8(out).unwrap();
         assert!(!html.contains("<script>alert"), "unescaped name");
         assert!(!html.contains("<b>evil"), "unescaped file name");
-        assert!(html.contains("x&#60;script&#62;alert(1)") || html.contains("x&lt;script&gt;alert(1)"));
+        assert!(
+            html.contains("x&#60;script&#62;alert(1)") || html.contains("x&lt;script&gt;alert(1)")
+        );
         assert_eq!(html.matches("<script>").count(), 1, "only our own script");
     }
 }

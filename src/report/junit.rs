@@ -125,7 +125,9 @@ pub fn report(outcome: &Outcome) -> Report {
                 None => e.file.to_string(),
             };
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status.set_message(e.message.clone()).set_type("input error");
+            status
+                .set_message(e.message.clone())
+                .set_type("input error");
             status.set_description(format!("{at}: {}", e.message));
             suite.add_test_case(case("input", at, &e.file, status));
         }

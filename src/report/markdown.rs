@@ -29,7 +29,10 @@ pub fn github_link_base() -> Option<String> {
     let server = var("GITHUB_SERVER_URL")?;
     let repo = var("GITHUB_REPOSITORY")?;
     let sha = var("GITHUB_SHA")?;
-    Some(format!("{}/{repo}/blob/{sha}", server.trim_end_matches('/')))
+    Some(format!(
+        "{}/{repo}/blob/{sha}",
+        server.trim_end_matches('/')
+    ))
 }
 
 /// Escapes text placed in Markdown or inline HTML (`<details>` bodies are HTML blocks), so
@@ -37,7 +40,7 @@ pub fn github_link_base() -> Option<String> {
 /// messages quote names) are kept: GitHub shows their content literally.
 fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let balanced = text.matches('`').count() % 2 == 0;
+    let balanced = text.matches('`').count().is_multiple_of(2);
     let mut in_code = false;
     for c in text.chars() {
         match c {
@@ -63,7 +66,10 @@ fn esc(text: &str) -> String {
 
 /// Inline code that survives backticks in the content.
 fn code(text: &str) -> String {
-    let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if text.contains('`') {
         format!("`` {text} ``")
     } else {
@@ -108,7 +114,11 @@ fn finding_block(f: &Finding, opts: &Options) -> String {
         f.severity,
         f.rule,
         super::svg::escape(&subject),
-        place(&f.location.file, Some(f.location.line), opts.link_base.as_deref()),
+        place(
+            &f.location.file,
+            Some(f.location.line),
+            opts.link_base.as_deref()
+        ),
         esc(&f.message),
     );
     if let Some(rule) = rules::find(f.rule) {
@@ -142,7 +152,11 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
         out,
         "## hindsight: {}{} in {} from {}\n",
         plural(s.findings, "finding"),
-        if by_sev.is_empty() { String::new() } else { format!(" ({})", by_sev.join(", ")) },
+        if by_sev.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_sev.join(", "))
+        },
         plural(s.objects, "object"),
         plural(s.files, "file"),
     );
@@ -156,11 +170,19 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
             plural(s.errors, "input error")
         );
         for (i, e) in outcome.errors.iter().enumerate() {
-            let line = format!("- {}: {}\n", place(&e.file, e.line, opts.link_base.as_deref()), esc(&e.message));
+            let line = format!(
+                "- {}: {}\n",
+                place(&e.file, e.line, opts.link_base.as_deref()),
+                esc(&e.message)
+            );
             // Errors may use at most half the comment; findings get the rest.
             if out.len() + line.len() > COMMENT_LIMIT / 2 {
                 errors_left_out = outcome.errors.len() - i;
-                let _ = writeln!(out, "- … and {} more (see the full report)", errors_left_out);
+                let _ = writeln!(
+                    out,
+                    "- … and {} more (see the full report)",
+                    errors_left_out
+                );
                 break;
             }
             out.push_str(&line);
@@ -181,7 +203,14 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
             let n = s.by_story.get(story.id()).copied().unwrap_or(0);
             if n > 0 {
                 let i = story.info();
-                let _ = writeln!(out, "| [{} ({})]({}): {} | {n} |", esc(i.org), i.year, i.url, esc(i.title));
+                let _ = writeln!(
+                    out,
+                    "| [{} ({})]({}): {} | {n} |",
+                    esc(i.org),
+                    i.year,
+                    i.url,
+                    esc(i.title)
+                );
             }
         }
         out.push('\n');
@@ -199,9 +228,25 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
     // Findings by story; a finding echoing two stories is listed under each.
     let mut groups: Vec<(Option<Story>, Vec<&Finding>)> = Story::ALL
         .iter()
-        .map(|&story| (Some(story), outcome.findings.iter().filter(|f| f.stories.contains(&story)).collect()))
+        .map(|&story| {
+            (
+                Some(story),
+                outcome
+                    .findings
+                    .iter()
+                    .filter(|f| f.stories.contains(&story))
+                    .collect(),
+            )
+        })
         .collect();
-    groups.push((None, outcome.findings.iter().filter(|f| f.stories.is_empty()).collect()));
+    groups.push((
+        None,
+        outcome
+            .findings
+            .iter()
+            .filter(|f| f.stories.is_empty())
+            .collect(),
+    ));
     let mut shown = std::collections::HashSet::new();
     let mut truncated = false;
     'groups: for (story, findings) in groups {
@@ -211,7 +256,14 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
         let mut header = match story {
             Some(story) => {
                 let i = story.info();
-                format!("### {} ({}): [{}]({})\n\n> {}\n\n", esc(i.org), i.year, esc(i.title), i.url, esc(i.summary))
+                format!(
+                    "### {} ({}): [{}]({})\n\n> {}\n\n",
+                    esc(i.org),
+                    i.year,
+                    esc(i.title),
+                    i.url,
+                    esc(i.summary)
+                )
             }
             None => "### Other findings\n\n".to_owned(),
         };
@@ -256,7 +308,10 @@ mod tests {
     #[test]
     fn places_link_only_repository_paths() {
         let base = Some("https://github.com/o/r/blob/abc");
-        assert_eq!(place("deploy/a b.yaml", Some(6), base), "[deploy/a b.yaml:6](https://github.com/o/r/blob/abc/deploy/a%20b.yaml#L6)");
+        assert_eq!(
+            place("deploy/a b.yaml", Some(6), base),
+            "[deploy/a b.yaml:6](https://github.com/o/r/blob/abc/deploy/a%20b.yaml#L6)"
+        );
         assert_eq!(place("/etc/x.yaml", Some(1), base), "`/etc/x.yaml:1`");
         assert_eq!(place("<stdin>", None, base), "`<stdin>`");
         assert_eq!(place("a.yaml", Some(2), None), "`a.yaml:2`");
@@ -264,8 +319,14 @@ mod tests {
 
     #[test]
     fn escapes_html_and_markdown() {
-        assert_eq!(esc("<script>a|b_c</script>"), "&lt;script&gt;a\\|b\\_c&lt;/script&gt;");
-        assert_eq!(esc("set `AWS_VPC_K8S_CNI_EXTERNALSNAT`"), "set `AWS_VPC_K8S_CNI_EXTERNALSNAT`");
+        assert_eq!(
+            esc("<script>a|b_c</script>"),
+            "&lt;script&gt;a\\|b\\_c&lt;/script&gt;"
+        );
+        assert_eq!(
+            esc("set `AWS_VPC_K8S_CNI_EXTERNALSNAT`"),
+            "set `AWS_VPC_K8S_CNI_EXTERNALSNAT`"
+        );
         assert_eq!(esc("odd ` tick"), "odd \\` tick");
         assert_eq!(code("a`b"), "`` a`b ``");
     }

@@ -79,7 +79,7 @@ impl std::str::FromStr for Target {
     /// Parses `FMT` or `FMT=PATH` (clap's value parser for `--format`).
     fn from_str(arg: &str) -> Result<Target, String> {
         let (name, path) = match arg.split_once('=') {
-            Some((name, path)) if path.is_empty() => {
+            Some((name, "")) => {
                 return Err(format!("`{name}=` needs a file path after `=`"));
             }
             Some((name, path)) => (name, Some(PathBuf::from(path))),
@@ -198,8 +198,18 @@ pub struct EmitError {
 impl std::fmt::Display for EmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.path {
-            Some(p) => write!(f, "{} report: cannot write {}: {}", self.format, p.display(), self.error),
-            None => write!(f, "{} report: cannot write to standard output: {}", self.format, self.error),
+            Some(p) => write!(
+                f,
+                "{} report: cannot write {}: {}",
+                self.format,
+                p.display(),
+                self.error
+            ),
+            None => write!(
+                f,
+                "{} report: cannot write to standard output: {}",
+                self.format, self.error
+            ),
         }
     }
 }
@@ -358,9 +368,17 @@ mod tests {
             }
         );
         assert_eq!(t("HTML").format, Format::Html);
-        assert!("sarif=".parse::<Target>().unwrap_err().contains("file path"));
+        assert!(
+            "sarif="
+                .parse::<Target>()
+                .unwrap_err()
+                .contains("file path")
+        );
         let err = "xml".parse::<Target>().unwrap_err();
-        assert!(err.contains("unknown format `xml`") && err.contains("junit"), "{err}");
+        assert!(
+            err.contains("unknown format `xml`") && err.contains("junit"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -374,7 +392,10 @@ mod tests {
         let err = plan(&[t("sarif=a"), t("json=a")], None).unwrap_err();
         assert!(err.contains("both write a"), "{err}");
         // `--output` alone keeps working for the default format.
-        assert_eq!(plan(&[], Some("r.txt".as_ref())).unwrap(), vec![t("text=r.txt")]);
+        assert_eq!(
+            plan(&[], Some("r.txt".as_ref())).unwrap(),
+            vec![t("text=r.txt")]
+        );
     }
 
     #[test]

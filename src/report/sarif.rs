@@ -226,10 +226,14 @@ fn descriptor(rule: &Rule) -> ReportingDescriptor {
     let m = &rule.meta;
     let remediation = squash_spaces(m.remediation);
     let mut text = format!("{remediation}\n\nIncidents this rule echoes:\n");
-    let mut markdown = format!("**What to change.** {remediation}\n\n**Incidents this rule echoes:**\n\n");
+    let mut markdown =
+        format!("**What to change.** {remediation}\n\n**Incidents this rule echoes:**\n\n");
     for story in m.stories {
         let i = story.info();
-        text.push_str(&format!("- {} ({}): {} {}\n  {}\n", i.org, i.year, i.title, i.url, i.summary));
+        text.push_str(&format!(
+            "- {} ({}): {} {}\n  {}\n",
+            i.org, i.year, i.title, i.url, i.summary
+        ));
         markdown.push_str(&format!(
             "- [{} ({}): {}]({}): {}\n",
             i.org, i.year, i.title, i.url, i.summary
@@ -278,8 +282,12 @@ fn unregistered(id: &'static str, severity: Severity) -> ReportingDescriptor {
     ReportingDescriptor {
         id,
         name: pascal_name(id),
-        short_description: Text { text: id.to_owned() },
-        full_description: Text { text: id.to_owned() },
+        short_description: Text {
+            text: id.to_owned(),
+        },
+        full_description: Text {
+            text: id.to_owned(),
+        },
         help: Help {
             text: id.to_owned(),
             markdown: id.to_owned(),
@@ -346,12 +354,19 @@ fn artifact(file: &str, root: &Path) -> Option<ArtifactLocation> {
     }
 }
 
-fn physical(file: &str, line: Option<u32>, root: &Path, lines: &mut Lines<'_>) -> Option<PhysicalLocation> {
+fn physical(
+    file: &str,
+    line: Option<u32>,
+    root: &Path,
+    lines: &mut Lines<'_>,
+) -> Option<PhysicalLocation> {
     Some(PhysicalLocation {
         artifact_location: artifact(file, root)?,
         region: line.filter(|&l| l > 0).map(|start_line| Region {
             start_line,
-            snippet: lines.get(file, start_line).map(|t| Text { text: t.to_owned() }),
+            snippet: lines
+                .get(file, start_line)
+                .map(|t| Text { text: t.to_owned() }),
         }),
     })
 }
@@ -401,7 +416,12 @@ fn result<'a>(f: &'a Finding, index: usize, root: &Path, lines: &mut Lines<'_>) 
     }
 }
 
-fn notification(p: &Problem, level: &'static str, root: &Path, lines: &mut Lines<'_>) -> Notification {
+fn notification(
+    p: &Problem,
+    level: &'static str,
+    root: &Path,
+    lines: &mut Lines<'_>,
+) -> Notification {
     let location = physical(&p.file, p.line, root, lines);
     let text = match (location.is_some(), p.line) {
         (true, _) => p.message.clone(),
@@ -457,7 +477,9 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
         notes.push(Notification {
             level: "note",
             message: Text {
-                text: format!("rule `{id}` did not run: its input (cluster state or metrics) was not given"),
+                text: format!(
+                    "rule `{id}` did not run: its input (cluster state or metrics) was not given"
+                ),
             },
             locations: Vec::new(),
             associated_rule: index_of(id).map(|index| RuleReference { id, index }),
@@ -506,17 +528,26 @@ mod tests {
     fn artifacts_are_relative_to_the_root_when_under_it() {
         let root = Path::new("/work/repo");
         let a = artifact("deploy/api.yaml", root).unwrap();
-        assert_eq!((a.uri.as_str(), a.uri_base_id), ("deploy/api.yaml", Some(SRCROOT)));
+        assert_eq!(
+            (a.uri.as_str(), a.uri_base_id),
+            ("deploy/api.yaml", Some(SRCROOT))
+        );
         let a = artifact("/work/repo/./x/my app.yaml", root).unwrap();
         assert_eq!(a.uri, "x/my%20app.yaml");
         let a = artifact("../other/x.yaml", root).unwrap();
-        assert_eq!((a.uri.as_str(), a.uri_base_id), ("file:///work/other/x.yaml", None));
+        assert_eq!(
+            (a.uri.as_str(), a.uri_base_id),
+            ("file:///work/other/x.yaml", None)
+        );
         assert!(artifact("<stdin>", root).is_none());
     }
 
     #[test]
     fn names_and_levels() {
-        assert_eq!(pascal_name("workload.replicas-without-spread"), "WorkloadReplicasWithoutSpread");
+        assert_eq!(
+            pascal_name("workload.replicas-without-spread"),
+            "WorkloadReplicasWithoutSpread"
+        );
         assert_eq!(level(Severity::High), "error");
         assert_eq!(level(Severity::Medium), "warning");
         assert_eq!(level(Severity::Info), "note");

@@ -119,9 +119,7 @@ pub fn short_number(v: f64) -> String {
     } else {
         (v, "")
     };
-    let s = if x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else if x.abs() >= 100.0 {
+    let s = if x.fract() == 0.0 || x.abs() >= 100.0 {
         format!("{x:.0}")
     } else if x.abs() >= 10.0 {
         format!("{x:.1}")
@@ -200,7 +198,11 @@ pub fn bar_chart(chart: &BarChart) -> String {
     let plot_w = f64::from(WIDTH) - LABEL_W - 90.0;
     for (i, bar) in chart.bars.iter().enumerate() {
         let y = TOP + i as f64 * ROW;
-        let value = if bar.value.is_finite() { bar.value.max(0.0) } else { 0.0 };
+        let value = if bar.value.is_finite() {
+            bar.value.max(0.0)
+        } else {
+            0.0
+        };
         let w = (value / max * plot_w).max(if value > 0.0 { 1.0 } else { 0.0 });
         let fill = if bar.highlight { BAR_HIGHLIGHT } else { BAR };
         let _ = write!(
@@ -313,12 +315,19 @@ pub fn line_chart(chart: &LineChart) -> String {
     // Series: a polyline per run of finite points.
     for (i, s) in chart.series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        let _ = write!(out, r#"<g class="series"><title>{}</title>"#, escape(&s.name));
+        let _ = write!(
+            out,
+            r#"<g class="series"><title>{}</title>"#,
+            escape(&s.name)
+        );
         let mut run: Vec<String> = Vec::new();
         let flush = |run: &mut Vec<String>, out: &mut String| {
             if run.len() == 1 {
                 let (cx, cy) = run[0].split_once(',').expect("we wrote x,y");
-                let _ = write!(out, r#"<circle cx="{cx}" cy="{cy}" r="2" fill="{colour}"/>"#);
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{cx}" cy="{cy}" r="2" fill="{colour}"/>"#
+                );
             } else if run.len() > 1 {
                 let _ = write!(
                     out,
@@ -362,10 +371,14 @@ mod tests {
     use super::*;
 
     fn parse(svg: &str) -> roxmltree::Document<'_> {
-        let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("invalid SVG: {e}\n{svg}"));
+        let doc =
+            roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("invalid SVG: {e}\n{svg}"));
         let root = doc.root_element();
         assert_eq!(root.tag_name().name(), "svg");
-        assert_eq!(root.tag_name().namespace(), Some("http://www.w3.org/2000/svg"));
+        assert_eq!(
+            root.tag_name().namespace(),
+            Some("http://www.w3.org/2000/svg")
+        );
         assert!(root.attribute("viewBox").is_some());
         doc
     }
@@ -381,9 +394,21 @@ mod tests {
             caption: String::new(),
             unit: "replicas".into(),
             bars: vec![
-                Bar { label: "node-a & \"b\"".into(), value: 5.0, highlight: true },
-                Bar { label: "node-b".into(), value: 1.0, highlight: false },
-                Bar { label: "a-very-long-node-name-that-does-not-fit.internal".into(), value: f64::NAN, highlight: false },
+                Bar {
+                    label: "node-a & \"b\"".into(),
+                    value: 5.0,
+                    highlight: true,
+                },
+                Bar {
+                    label: "node-b".into(),
+                    value: 1.0,
+                    highlight: false,
+                },
+                Bar {
+                    label: "a-very-long-node-name-that-does-not-fit.internal".into(),
+                    value: f64::NAN,
+                    highlight: false,
+                },
             ],
         };
         let svg = bar_chart(&chart);
@@ -394,9 +419,18 @@ mod tests {
             .filter(|n| n.has_tag_name("rect"))
             .map(|n| n.attribute("width").unwrap().parse().unwrap())
             .collect();
-        assert!(widths[0] > widths[1] && widths[1] > 0.0 && widths[2] == 0.0, "{widths:?}");
-        assert!(doc.descendants().any(|n| n.text() == Some("node-a & \"b\"")));
-        assert_eq!(doc.root_element().first_element_child().unwrap().text(), Some("Replicas of <api> per node"));
+        assert!(
+            widths[0] > widths[1] && widths[1] > 0.0 && widths[2] == 0.0,
+            "{widths:?}"
+        );
+        assert!(
+            doc.descendants()
+                .any(|n| n.text() == Some("node-a & \"b\""))
+        );
+        assert_eq!(
+            doc.root_element().first_element_child().unwrap().text(),
+            Some("Replicas of <api> per node")
+        );
     }
 
     #[test]
@@ -406,25 +440,52 @@ mod tests {
             caption: String::new(),
             unit: "cores".into(),
             series: vec![
-                Series { name: "usage".into(), points: vec![(1_700_000_000.0, 0.5), (1_700_000_060.0, 0.7), (1_700_000_120.0, f64::NAN), (1_700_000_180.0, 0.9), (1_700_000_240.0, 1.1)] },
-                Series { name: "throttled <share>".into(), points: vec![(1_700_000_000.0, 0.1)] },
+                Series {
+                    name: "usage".into(),
+                    points: vec![
+                        (1_700_000_000.0, 0.5),
+                        (1_700_000_060.0, 0.7),
+                        (1_700_000_120.0, f64::NAN),
+                        (1_700_000_180.0, 0.9),
+                        (1_700_000_240.0, 1.1),
+                    ],
+                },
+                Series {
+                    name: "throttled <share>".into(),
+                    points: vec![(1_700_000_000.0, 0.1)],
+                },
             ],
         };
-        let doc = parse(&line_chart(&chart));
+        let svg = line_chart(&chart);
+        let doc = parse(&svg);
         assert_eq!(count(&doc, "polyline"), 2, "a NaN splits the first series");
         assert_eq!(count(&doc, "circle"), 1, "a single point is a dot");
-        let points = doc.descendants().find(|n| n.has_tag_name("polyline")).unwrap().attribute("points").unwrap();
+        let points = doc
+            .descendants()
+            .find(|n| n.has_tag_name("polyline"))
+            .unwrap()
+            .attribute("points")
+            .unwrap();
         for p in points.split(' ') {
             let (x, y) = p.split_once(',').unwrap();
             let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
-            assert!((0.0..=640.0).contains(&x) && (0.0..=260.0).contains(&y), "{p}");
+            assert!(
+                (0.0..=640.0).contains(&x) && (0.0..=260.0).contains(&y),
+                "{p}"
+            );
         }
-        assert!(doc.descendants().any(|n| n.text() == Some("22:13")), "UTC time labels");
+        assert!(
+            doc.descendants().any(|n| n.text() == Some("22:13")),
+            "UTC time labels"
+        );
     }
 
     #[test]
     fn empty_charts_say_no_data() {
-        for svg in [bar_chart(&BarChart::default()), line_chart(&LineChart::default())] {
+        for svg in [
+            bar_chart(&BarChart::default()),
+            line_chart(&LineChart::default()),
+        ] {
             let doc = parse(&svg);
             assert!(doc.descendants().any(|n| n.text() == Some("no data")));
         }
