@@ -110,10 +110,12 @@ fn finding_block(f: &Finding, opts: &Options) -> String {
     // `<summary>` is HTML: GitHub renders no Markdown there, so it gets HTML escaping and
     // the link goes in the body.
     let mut s = format!(
-        "<details><summary><b>{}</b> <code>{}</code> {}</summary>\n\n{} {}\n\n",
+        "<details><summary><b>{}</b> <code>{}</code> {} · <code>{}:{}</code></summary>\n\n{} {}\n\n",
         f.severity,
         f.rule,
         super::svg::escape(&subject),
+        super::svg::escape(&f.location.file),
+        f.location.line,
         place(
             &f.location.file,
             Some(f.location.line),
