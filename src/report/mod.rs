@@ -398,6 +398,56 @@ mod tests {
         );
     }
 
+    /// A standard output that fails like a full disk, or closes like `| head`.
+    struct Failing(io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(self.0))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_target_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.json");
+        let targets = vec![
+            t("text"),
+            Target {
+                format: Format::Json,
+                path: Some(file.clone()),
+            },
+            Target {
+                format: Format::Html,
+                path: Some(dir.path().join("missing/r.html")),
+            },
+        ];
+        let outcome = Outcome::default();
+        let errors = emit(
+            &outcome,
+            &targets,
+            &Options::default(),
+            &mut Failing(io::ErrorKind::StorageFull),
+        );
+        let failed: Vec<(Format, bool)> = errors
+            .iter()
+            .map(|e| (e.format, e.path.is_some()))
+            .collect();
+        assert_eq!(failed, [(Format::Html, true), (Format::Text, false)]);
+        assert!(file.exists(), "json written despite the other failures");
+        // A closed pipe is how `| head` ends, not an error.
+        let errors = emit(
+            &outcome,
+            &[t("text")],
+            &Options::default(),
+            &mut Failing(io::ErrorKind::BrokenPipe),
+        );
+        assert!(errors.is_empty());
+    }
+
     #[test]
     fn lines_and_context() {
         let mut sources = HashMap::new();
