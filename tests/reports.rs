@@ -350,10 +350,18 @@ fn every_format_writes_and_html_json_agree_on_counts() {
             n
         );
     }
-    assert!(
-        !html.contains("http://") && !html.contains("src=\"http"),
-        "no network fetches"
-    );
+    // Self-contained: nothing that loads a resource (links to postmortems are fine).
+    for fetch in [
+        " src=",
+        "<link",
+        "url(",
+        "@import",
+        "fetch(",
+        "XMLHttpRequest",
+    ] {
+        assert!(!html.contains(fetch), "`{fetch}` in the page");
+    }
+    assert!(html.contains("default-src 'none'"), "CSP forbids fetches");
     let text = std::fs::read_to_string(dir.path().join("report.text")).unwrap();
     assert!(text.contains("input error"));
     assert!(!text.contains('\u{1b}'), "no colour in files");
