@@ -231,11 +231,22 @@ mod tests {
 
     #[test]
     fn invalid_spellings_are_silently_false_and_high() {
-        for v in ["\"yes\"", "\"on\"", "\"enabled\"", "\"true \"", "\"Yes\"", "\"tRuE\""] {
+        for v in [
+            "\"yes\"",
+            "\"on\"",
+            "\"enabled\"",
+            "\"true \"",
+            "\"Yes\"",
+            "\"tRuE\"",
+        ] {
             let f = run(&RULE, &snat(v));
             assert_eq!(f.len(), 1, "{v}");
             assert_eq!(f[0].severity, Severity::High, "{v}");
-            assert!(f[0].message.contains("silently uses false"), "{}", f[0].message);
+            assert!(
+                f[0].message.contains("silently uses false"),
+                "{}",
+                f[0].message
+            );
             assert_eq!(f[0].location.line, 15);
             assert_eq!(f[0].container.as_deref(), Some("aws-node"));
         }
@@ -243,7 +254,9 @@ mod tests {
 
     #[test]
     fn valid_true_passes() {
-        for v in ["\"true\"", "\"1\"", "\"T\"", "\"TRUE\"", "\"True\"", "\"t\""] {
+        for v in [
+            "\"true\"", "\"1\"", "\"T\"", "\"TRUE\"", "\"True\"", "\"t\"",
+        ] {
             assert!(run(&RULE, &snat(v)).is_empty(), "{v}");
         }
     }
@@ -261,7 +274,9 @@ mod tests {
 
     #[test]
     fn value_from_and_env_from_are_unknown() {
-        let vf = aws_node("        env:\n        - name: AWS_VPC_K8S_CNI_EXTERNALSNAT\n          valueFrom: {configMapKeyRef: {name: cni, key: snat}}\n");
+        let vf = aws_node(
+            "        env:\n        - name: AWS_VPC_K8S_CNI_EXTERNALSNAT\n          valueFrom: {configMapKeyRef: {name: cni, key: snat}}\n",
+        );
         assert_eq!(severities(&vf), [Severity::Info]);
         let ef = aws_node("        envFrom:\n        - configMapRef: {name: cni}\n");
         assert_eq!(severities(&ef), [Severity::Info]);
@@ -269,13 +284,17 @@ mod tests {
 
     #[test]
     fn the_last_duplicate_wins() {
-        let y = aws_node("        env:\n        - {name: AWS_VPC_K8S_CNI_EXTERNALSNAT, value: \"yes\"}\n        - {name: AWS_VPC_K8S_CNI_EXTERNALSNAT, value: \"true\"}\n");
+        let y = aws_node(
+            "        env:\n        - {name: AWS_VPC_K8S_CNI_EXTERNALSNAT, value: \"yes\"}\n        - {name: AWS_VPC_K8S_CNI_EXTERNALSNAT, value: \"true\"}\n",
+        );
         assert!(run(&RULE, &y).is_empty());
     }
 
     #[test]
     fn unknown_randomize_snat_is_low() {
-        let y = aws_node("        env:\n        - {name: AWS_VPC_K8S_CNI_EXTERNALSNAT, value: \"true\"}\n        - {name: AWS_VPC_K8S_CNI_RANDOMIZESNAT, value: \"random\"}\n");
+        let y = aws_node(
+            "        env:\n        - {name: AWS_VPC_K8S_CNI_EXTERNALSNAT, value: \"true\"}\n        - {name: AWS_VPC_K8S_CNI_RANDOMIZESNAT, value: \"random\"}\n",
+        );
         let f = run(&RULE, &y);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Low);
@@ -306,7 +325,10 @@ mod tests {
     fn other_daemonsets_are_ignored_and_renamed_cni_daemonsets_are_found() {
         let other = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: node-exporter, namespace: kube-system}\nspec:\n  template:\n    spec:\n      containers: [{name: x, image: prom/node-exporter}]\n";
         assert!(run(&RULE, other).is_empty());
-        let renamed = snat("\"on\"").replace("name: aws-node, namespace: kube-system", "name: cni, namespace: net");
+        let renamed = snat("\"on\"").replace(
+            "name: aws-node, namespace: kube-system",
+            "name: cni, namespace: net",
+        );
         assert_eq!(severities(&renamed), [Severity::High]);
     }
 }

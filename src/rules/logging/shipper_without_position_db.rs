@@ -161,47 +161,56 @@ fn fluent_bit_yaml(text: &str) -> Vec<TailInput> {
 
 /// Fluentd: `<source>` blocks with `@type tail` (or the old `type tail`) and `pos_file`.
 fn fluentd(text: &str) -> Vec<TailInput> {
+    /// An open `<source>` block.
+    struct Source {
+        start: usize,
+        /// Nesting inside the source (`<parse>` and the like).
+        depth: usize,
+        is_tail: bool,
+        pos_file: Option<(String, usize)>,
+    }
     let mut found = Vec::new();
-    // (start line, depth inside the source, is tail, pos_file)
-    let mut source: Option<(usize, usize, bool, Option<(String, usize)>)> = None;
+    let mut source: Option<Source> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let lower = line.to_ascii_lowercase();
-        match source.as_mut() {
-            None => {
-                if lower.starts_with("<source>") || lower.starts_with("<source ") {
-                    source = Some((i, 0, false, None));
-                }
+        let Some(s) = source.as_mut() else {
+            if lower.starts_with("<source>") || lower.starts_with("<source ") {
+                source = Some(Source {
+                    start: i,
+                    depth: 0,
+                    is_tail: false,
+                    pos_file: None,
+                });
             }
-            Some((start, depth, is_tail, pos)) => {
-                if lower.starts_with("</") {
-                    if *depth == 0 {
-                        if *is_tail {
-                            found.push(TailInput {
-                                shipper: Shipper::Fluentd,
-                                line: *start,
-                                db: pos.take(),
-                            });
-                        }
-                        source = None;
-                    } else {
-                        *depth -= 1;
-                    }
-                } else if lower.starts_with('<') {
-                    *depth += 1;
-                } else if *depth == 0 {
-                    let mut words = line.split_whitespace();
-                    let key = words.next().unwrap_or("");
-                    let value = words.collect::<Vec<_>>().join(" ");
-                    match key {
-                        "@type" | "type" => *is_tail = value == "tail",
-                        "pos_file" if !value.is_empty() => *pos = Some((value, i)),
-                        _ => {}
-                    }
+            continue;
+        };
+        if lower.starts_with("</") {
+            if s.depth == 0 {
+                if s.is_tail {
+                    found.push(TailInput {
+                        shipper: Shipper::Fluentd,
+                        line: s.start,
+                        db: s.pos_file.take(),
+                    });
                 }
+                source = None;
+            } else {
+                s.depth -= 1;
+            }
+        } else if lower.starts_with('<') {
+            s.depth += 1;
+        } else if s.depth == 0 {
+            let mut words = line.split_whitespace();
+            let key = words.next().unwrap_or("");
+            let value = words.collect::<Vec<_>>().join(" ");
+            match key {
+                "@type" | "type" => s.is_tail = value == "tail",
+                "pos_file" if !value.is_empty() => s.pos_file = Some((value, i)),
+                _ => {}
             }
         }
     }
@@ -318,7 +327,9 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
                 let at = Node::new(line, Value::Null);
                 let (what, missing, fix) = match input.shipper {
                     Shipper::FluentBit => ("fluent-bit `tail` input", "no `DB`", "DB"),
-                    Shipper::Fluentd => ("Fluentd `@type tail` source", "no `pos_file`", "pos_file"),
+                    Shipper::Fluentd => {
+                        ("Fluentd `@type tail` source", "no `pos_file`", "pos_file")
+                    }
                 };
                 match &input.db {
                     None => {
@@ -337,7 +348,8 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
                         let ds = daemonsets.get_or_insert_with(|| mounting_daemonsets(cx, cm));
                         for (w, volume) in ds.iter() {
                             if let Some(place) = ephemeral_place(w, volume, path) {
-                                let at = Node::new(line_in_file(cm, value, text, *db_line), Value::Null);
+                                let at =
+                                    Node::new(line_in_file(cm, value, text, *db_line), Value::Null);
                                 out.report(
                                     cm,
                                     None,
@@ -366,14 +378,18 @@ mod tests {
     use crate::rules::check as run;
 
     fn cm(data: &str) -> String {
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: fb, namespace: logging}}\ndata:\n{data}")
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: fb, namespace: logging}}\ndata:\n{data}"
+        )
     }
 
     #[test]
     fn fires_on_classic_tail_without_db_at_the_input_line() {
         let f = run(
             &RULE,
-            &cm("  fluent-bit.conf: |\n    [SERVICE]\n        Flush 1\n\n    [INPUT]\n        Name              tail\n        Path              /var/log/containers/*.log\n"),
+            &cm(
+                "  fluent-bit.conf: |\n    [SERVICE]\n        Flush 1\n\n    [INPUT]\n        Name              tail\n        Path              /var/log/containers/*.log\n",
+            ),
         );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].location.line, 9, "the `[INPUT]` line");
@@ -383,7 +399,9 @@ mod tests {
 
     #[test]
     fn keys_are_case_insensitive_and_other_inputs_are_ignored() {
-        let with_db = cm("  in.conf: |\n    [input]\n        name tail\n        db   /var/log/flb.db\n    [INPUT]\n        Name systemd\n");
+        let with_db = cm(
+            "  in.conf: |\n    [input]\n        name tail\n        db   /var/log/flb.db\n    [INPUT]\n        Name systemd\n",
+        );
         assert!(run(&RULE, &with_db).is_empty());
         let upper = cm("  in.conf: |\n    [INPUT]\n        NAME TAIL\n        Db /var/log/x.db\n");
         assert!(run(&RULE, &upper).is_empty());
@@ -391,7 +409,9 @@ mod tests {
 
     #[test]
     fn included_files_are_read_as_other_keys() {
-        let y = cm("  fluent-bit.conf: |\n    @INCLUDE input.conf\n  input.conf: |\n    [INPUT]\n        Name tail\n        Path /var/log/containers/*.log\n    [INPUT]\n        Name tail\n        DB /var/log/other.db\n");
+        let y = cm(
+            "  fluent-bit.conf: |\n    @INCLUDE input.conf\n  input.conf: |\n    [INPUT]\n        Name tail\n        Path /var/log/containers/*.log\n    [INPUT]\n        Name tail\n        DB /var/log/other.db\n",
+        );
         let f = run(&RULE, &y);
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("`input.conf`"));
@@ -400,7 +420,9 @@ mod tests {
 
     #[test]
     fn yaml_format() {
-        let y = cm("  fluent-bit.yaml: |\n    service:\n      flush: 1\n    pipeline:\n      inputs:\n        - name: tail\n          path: /var/log/containers/*.log\n        - name: tail\n          db: /var/log/flb.db\n");
+        let y = cm(
+            "  fluent-bit.yaml: |\n    service:\n      flush: 1\n    pipeline:\n      inputs:\n        - name: tail\n          path: /var/log/containers/*.log\n        - name: tail\n          db: /var/log/flb.db\n",
+        );
         let f = run(&RULE, &y);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].location.line, 10, "the `- name: tail` line");
@@ -408,7 +430,9 @@ mod tests {
 
     #[test]
     fn fluentd_sources() {
-        let y = cm("  containers.conf: |\n    <source>\n      @type tail\n      path /var/log/containers/*.log\n      tag kubernetes.*\n      <parse>\n        @type json\n      </parse>\n    </source>\n    <source>\n      type tail\n      path /var/log/syslog\n      pos_file /var/log/syslog.pos\n    </source>\n    <source>\n      @type forward\n    </source>\n");
+        let y = cm(
+            "  containers.conf: |\n    <source>\n      @type tail\n      path /var/log/containers/*.log\n      tag kubernetes.*\n      <parse>\n        @type json\n      </parse>\n    </source>\n    <source>\n      type tail\n      path /var/log/syslog\n      pos_file /var/log/syslog.pos\n    </source>\n    <source>\n      @type forward\n    </source>\n",
+        );
         let f = run(&RULE, &y);
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("pos_file"));
@@ -422,7 +446,8 @@ mod tests {
                 "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: fluent-bit, namespace: logging}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: fluent-bit\n        image: fluent/fluent-bit:3.0\n        volumeMounts:\n        - {{name: config, mountPath: /fluent-bit/etc/}}\n        - {{name: state, mountPath: /var/fluent-bit}}\n      volumes:\n      - name: config\n        configMap: {{name: fb}}\n      - name: state\n{db_volume}"
             )
         };
-        let config = cm("  in.conf: |\n    [INPUT]\n        Name tail\n        DB /var/fluent-bit/flb.db\n");
+        let config =
+            cm("  in.conf: |\n    [INPUT]\n        Name tail\n        DB /var/fluent-bit/flb.db\n");
         let f = run(&RULE, &format!("{config}{}", ds("        emptyDir: {}\n")));
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Medium);
@@ -433,25 +458,35 @@ mod tests {
         // Not under any mount: the container filesystem.
         let elsewhere = config.replace("/var/fluent-bit/flb.db", "/tmp/flb.db");
         let f = run(&RULE, &format!("{elsewhere}{host}"));
-        assert!(f[0].message.contains("container filesystem"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("container filesystem"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
     fn unrelated_configmaps_pass() {
-        assert!(run(&RULE, &cm("  app.properties: |\n    [server]\n    name tail\n")).is_empty());
+        assert!(
+            run(
+                &RULE,
+                &cm("  app.properties: |\n    [server]\n    name tail\n")
+            )
+            .is_empty()
+        );
         assert!(run(&RULE, &cm("  x: plain\n")).is_empty());
     }
 
     #[test]
     fn real_corpus_with_db_on_host_path_does_not_fire() {
-        let Some(dir) = crate::rules::shared_corpus("real/fluent-bit-kubernetes-logging/output/elasticsearch")
+        let Some(dir) =
+            crate::rules::shared_corpus("real/fluent-bit-kubernetes-logging/output/elasticsearch")
         else {
             eprintln!("notice: ../shared/corpus absent; skipping the real fluent-bit corpus check");
             return;
         };
-        let loaded = crate::load::load(&[crate::load::Input::parse(
-            dir.to_str().expect("utf-8 path"),
-        )]);
+        let loaded =
+            crate::load::load(&[crate::load::Input::parse(dir.to_str().expect("utf-8 path"))]);
         let cx = Context::new(&loaded.objects);
         assert!(cx.index.of_kind("ConfigMap").count() >= 1);
         assert!(cx.index.of_kind("DaemonSet").count() >= 1);

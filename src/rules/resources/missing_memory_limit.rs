@@ -106,7 +106,9 @@ mod tests {
     fn fires_medium_with_a_request_but_no_limit() {
         let f = run(
             &RULE,
-            &pod("    resources:\n      requests: {memory: 256Mi, cpu: 100m}\n      limits: {cpu: 1}\n"),
+            &pod(
+                "    resources:\n      requests: {memory: 256Mi, cpu: 100m}\n      limits: {cpu: 1}\n",
+            ),
         );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Medium);

@@ -129,7 +129,10 @@ mod tests {
     fn fires_without_any_requests_and_points_at_resources() {
         let f = run(&RULE, &pod("    resources: {}\n"));
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("no CPU request and no memory request"));
+        assert!(
+            f[0].message
+                .contains("no CPU request and no memory request")
+        );
         assert_eq!(f[0].container.as_deref(), Some("app"));
         assert_eq!(f[0].location.line, 8);
         // No resources at all: the finding points at the container.
@@ -140,14 +143,14 @@ mod tests {
 
     #[test]
     fn names_the_one_missing_request_and_notes_limit_defaulting() {
-        let f = run(
-            &RULE,
-            &pod("    resources:\n      limits: {memory: 1Gi}\n"),
-        );
+        let f = run(&RULE, &pod("    resources:\n      limits: {memory: 1Gi}\n"));
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("no CPU request"), "{}", f[0].message);
         assert!(!f[0].message.contains("memory request and"));
-        assert!(f[0].message.contains("memory request defaults to its memory limit"));
+        assert!(
+            f[0].message
+                .contains("memory request defaults to its memory limit")
+        );
         let f = run(&RULE, &pod("    resources:\n      requests: {cpu: 100m}\n"));
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("no memory request"));
@@ -155,8 +158,20 @@ mod tests {
 
     #[test]
     fn passes_with_requests_or_limits_that_default_them() {
-        assert!(run(&RULE, &pod("    resources:\n      requests: {cpu: 100m, memory: 128Mi}\n")).is_empty());
-        assert!(run(&RULE, &pod("    resources:\n      limits: {cpu: 1, memory: 1Gi}\n")).is_empty());
+        assert!(
+            run(
+                &RULE,
+                &pod("    resources:\n      requests: {cpu: 100m, memory: 128Mi}\n")
+            )
+            .is_empty()
+        );
+        assert!(
+            run(
+                &RULE,
+                &pod("    resources:\n      limits: {cpu: 1, memory: 1Gi}\n")
+            )
+            .is_empty()
+        );
         assert!(
             run(
                 &RULE,
@@ -185,7 +200,11 @@ mod tests {
 
     #[test]
     fn never_recommends_a_cpu_limit() {
-        let text = format!("{} {}", RULE.meta.remediation, run(&RULE, &pod(""))[0].message);
+        let text = format!(
+            "{} {}",
+            RULE.meta.remediation,
+            run(&RULE, &pod(""))[0].message
+        );
         assert!(!text.contains("set a CPU limit") && !text.contains("limits.cpu"));
     }
 }

@@ -161,26 +161,52 @@ mod tests {
 
     #[test]
     fn fires_when_the_budget_is_elsewhere_or_selects_other_pods() {
-        assert_eq!(run(&RULE, &format!("{STS}{}", pdb("other", "  maxUnavailable: 1\n"))).len(), 1);
+        assert_eq!(
+            run(
+                &RULE,
+                &format!("{STS}{}", pdb("other", "  maxUnavailable: 1\n"))
+            )
+            .len(),
+            1
+        );
         let other = pdb("data", "  maxUnavailable: 1\n").replace("app: db}", "app: web}");
         assert_eq!(run(&RULE, &format!("{STS}{other}")).len(), 1);
     }
 
     #[test]
     fn fires_when_the_only_budget_protects_nothing() {
-        for spec in ["", "  minAvailable: 0\n", "  maxUnavailable: 100%\n", "  maxUnavailable: 3\n"] {
+        for spec in [
+            "",
+            "  minAvailable: 0\n",
+            "  maxUnavailable: 100%\n",
+            "  maxUnavailable: 3\n",
+        ] {
             let f = run(&RULE, &format!("{STS}{}", pdb("data", spec)));
             assert_eq!(f.len(), 1, "{spec:?}");
-            assert!(f[0].message.contains("allows every pod"), "{}", f[0].message);
+            assert!(
+                f[0].message.contains("allows every pod"),
+                "{}",
+                f[0].message
+            );
         }
         let f = run(&RULE, &format!("{STS}{}", pdb("data", "")));
-        assert!(f[0].message.contains("neither `minAvailable` nor `maxUnavailable`"));
+        assert!(
+            f[0].message
+                .contains("neither `minAvailable` nor `maxUnavailable`")
+        );
     }
 
     #[test]
     fn passes_with_a_protecting_budget() {
-        for spec in ["  maxUnavailable: 1\n", "  minAvailable: 2\n", "  minAvailable: 50%\n"] {
-            assert!(run(&RULE, &format!("{STS}{}", pdb("data", spec))).is_empty(), "{spec:?}");
+        for spec in [
+            "  maxUnavailable: 1\n",
+            "  minAvailable: 2\n",
+            "  minAvailable: 50%\n",
+        ] {
+            assert!(
+                run(&RULE, &format!("{STS}{}", pdb("data", spec))).is_empty(),
+                "{spec:?}"
+            );
         }
     }
 

@@ -115,9 +115,12 @@ fn is_redis(c: &Container<'_>) -> bool {
         last,
         "redis" | "valkey" | "keydb" | "redis-cluster" | "valkey-cluster" | "redis-stack-server"
     ) || last.contains("redis-server");
-    by_image
-        || c.ports()
-            .any(|(port, name)| port == 6379 || name == Some("redis"))
+    by_image || serves_redis_port(c)
+}
+
+fn serves_redis_port(c: &Container<'_>) -> bool {
+    c.ports()
+        .any(|(port, name)| port == 6379 || name == Some("redis"))
 }
 
 /// Judges the text of a probe command or script.
@@ -138,7 +141,11 @@ fn judge_text(text: &str) -> Option<Verdict> {
     let cli = ["redis-cli", "valkey-cli", "keydb-cli"]
         .iter()
         .any(|c| lower.contains(c));
-    if cli && lower.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "ping") {
+    if cli
+        && lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == "ping")
+    {
         return Some(Verdict::Weak(
             "only sends PING, which a replica answers while it is still syncing".into(),
         ));
@@ -165,7 +172,10 @@ fn script_from_configmap<'a>(
             }
             sub.to_owned()
         } else {
-            match path.strip_prefix(mount_path).and_then(|r| r.strip_prefix('/')) {
+            match path
+                .strip_prefix(mount_path)
+                .and_then(|r| r.strip_prefix('/'))
+            {
                 Some(r) => r.to_owned(),
                 None => continue,
             }
@@ -269,7 +279,12 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
             .containers()
             .filter(|c| c.kind == ContainerKind::Regular)
             .collect();
-        let redis: Vec<&Container<'_>> = regular.iter().filter(|c| is_redis(c)).collect();
+        let mut redis: Vec<&Container<'_>> = regular.iter().filter(|c| is_redis(c)).collect();
+        // Helpers often reuse the Redis image (redis-ha's `split-brain-fix` runs a script in
+        // `redis:7`); when some container serves the Redis port, only those are the database.
+        if redis.iter().any(|c| serves_redis_port(c)) {
+            redis.retain(|c| serves_redis_port(c));
+        }
         if redis.is_empty() {
             let any_probe = regular
                 .iter()
@@ -310,7 +325,10 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
         if rf.group() != "databases.spotahome.com" {
             continue;
         }
-        let Some(replicas) = rf.root.path(&["spec", "redis", "replicas"]).and_then(Node::as_i64)
+        let Some(replicas) = rf
+            .root
+            .path(&["spec", "redis", "replicas"])
+            .and_then(Node::as_i64)
         else {
             continue;
         };
@@ -354,11 +372,26 @@ mod tests {
     #[test]
     fn fires_on_ping_tcp_http_bitnami_and_missing_probes() {
         let cases = [
-            ("        readinessProbe:\n          exec: {command: [redis-cli, -h, localhost, ping]}\n", "PING"),
-            ("        readinessProbe:\n          exec: {command: [sh, -c, 'redis-cli ping | grep PONG']}\n", "PING"),
-            ("        readinessProbe:\n          tcpSocket: {port: 6379}\n", "tcpSocket"),
-            ("        readinessProbe:\n          httpGet: {path: /metrics, port: 9121}\n", "httpGet"),
-            ("        readinessProbe:\n          exec: {command: [sh, -c, /health/ping_readiness_local.sh 1]}\n", "Bitnami"),
+            (
+                "        readinessProbe:\n          exec: {command: [redis-cli, -h, localhost, ping]}\n",
+                "PING",
+            ),
+            (
+                "        readinessProbe:\n          exec: {command: [sh, -c, 'redis-cli ping | grep PONG']}\n",
+                "PING",
+            ),
+            (
+                "        readinessProbe:\n          tcpSocket: {port: 6379}\n",
+                "tcpSocket",
+            ),
+            (
+                "        readinessProbe:\n          httpGet: {path: /metrics, port: 9121}\n",
+                "httpGet",
+            ),
+            (
+                "        readinessProbe:\n          exec: {command: [sh, -c, /health/ping_readiness_local.sh 1]}\n",
+                "Bitnami",
+            ),
             ("", "is missing"),
         ];
         for (probe, expect) in cases {
@@ -372,7 +405,10 @@ mod tests {
 
     #[test]
     fn points_at_the_probe() {
-        let f = run(&RULE, &redis("        readinessProbe:\n          tcpSocket: {port: 6379}\n"));
+        let f = run(
+            &RULE,
+            &redis("        readinessProbe:\n          tcpSocket: {port: 6379}\n"),
+        );
         assert_eq!(f[0].location.line, 13, "inside `readinessProbe`");
     }
 
@@ -402,17 +438,27 @@ mod tests {
                 sts(3, container)
             )
         };
-        let weak = cm("    response=$(redis-cli -h localhost -p 6379 ping)\n    [ \"$response\" = PONG ]\n");
+        let weak = cm(
+            "    response=$(redis-cli -h localhost -p 6379 ping)\n    [ \"$response\" = PONG ]\n",
+        );
         let f = run(&RULE, &weak);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("ConfigMap `probes`"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("ConfigMap `probes`"),
+            "{}",
+            f[0].message
+        );
         let good = cm("    redis-cli info replication | grep -q master_link_status:up\n");
         assert!(run(&RULE, &good).is_empty());
     }
 
     #[test]
     fn valkey_keydb_and_port_6379_are_redis_but_sentinel_and_exporter_are_not() {
-        for image in ["valkey/valkey:8", "eqalpha/keydb:latest", "myorg/redis-server-custom:1"] {
+        for image in [
+            "valkey/valkey:8",
+            "eqalpha/keydb:latest",
+            "myorg/redis-server-custom:1",
+        ] {
             let c = format!("      - name: db\n        image: {image}\n");
             assert_eq!(run(&RULE, &sts(2, &c)).len(), 1, "{image}");
         }
@@ -420,6 +466,12 @@ mod tests {
         assert_eq!(run(&RULE, &sts(2, by_port)).len(), 1);
         let sentinel_and_exporter = "      - name: sentinel\n        image: redis:7\n        ports: [{containerPort: 26379}]\n        readinessProbe: {exec: {command: [redis-cli, -p, '26379', ping]}}\n      - name: metrics\n        image: oliver006/redis_exporter:v1\n        readinessProbe: {httpGet: {port: 9121}}\n";
         assert!(run(&RULE, &sts(3, sentinel_and_exporter)).is_empty());
+    }
+
+    #[test]
+    fn helpers_on_the_redis_image_are_not_the_database() {
+        let c = "      - name: redis\n        image: redis:7\n        ports: [{name: redis, containerPort: 6379}]\n        readinessProbe: {exec: {command: [sh, -c, 'redis-cli info replication | grep master_link_status:up']}}\n      - name: split-brain-fix\n        image: redis:7\n        command: [sh]\n        args: [/readonly-config/fix-split-brain.sh]\n";
+        assert!(run(&RULE, &sts(3, c)).is_empty());
     }
 
     #[test]
@@ -447,7 +499,9 @@ mod tests {
         };
         let f = run(
             &RULE,
-            &rf("    customReadinessProbe:\n      exec: {command: [sh, -c, 'redis-cli -h $(hostname) ping']}\n"),
+            &rf(
+                "    customReadinessProbe:\n      exec: {command: [sh, -c, 'redis-cli -h $(hostname) ping']}\n",
+            ),
         );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].location.line, 9);
