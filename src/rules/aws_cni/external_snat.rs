@@ -331,4 +331,37 @@ mod tests {
         );
         assert_eq!(severities(&renamed), [Severity::High]);
     }
+
+    #[test]
+    fn real_cni_manifests_are_review_items_only() {
+        let Some(dir) = crate::rules::shared_corpus("real/amazon-vpc-cni-k8s/config") else {
+            eprintln!("notice: ../shared/corpus absent; skipping the real AWS VPC CNI check");
+            return;
+        };
+        let loaded =
+            crate::load::load(&[crate::load::Input::parse(dir.to_str().expect("utf-8 path"))]);
+        let cx = Context::new(&loaded.objects);
+        let mut sink = Sink::new(&RULE.meta);
+        (RULE.check)(&cx, &mut sink);
+        // Every shipped aws-node DaemonSet leaves external SNAT off: "false" from v1.7 on, unset
+        // before. None is invalid, so nothing is high.
+        assert!(sink.findings.len() >= 10, "{}", sink.findings.len());
+        assert!(sink.findings.iter().all(|f| f.severity == Severity::Low));
+        let master = sink
+            .findings
+            .iter()
+            .find(|f| f.location.file.ends_with("config/master/aws-k8s-cni.yaml"))
+            .expect("a finding on the current manifest");
+        assert!(
+            master.message.contains("is \"false\""),
+            "{}",
+            master.message
+        );
+        let v1_0 = sink
+            .findings
+            .iter()
+            .find(|f| f.location.file.ends_with("config/v1.0/aws-k8s-cni.yaml"))
+            .expect("a finding on v1.0");
+        assert!(v1_0.message.contains("not set"), "{}", v1_0.message);
+    }
 }

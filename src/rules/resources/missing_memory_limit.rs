@@ -19,7 +19,8 @@ pub static RULE: Rule = Rule {
             unlike CPU, the only way to take it back is to kill something, so it needs a bound. When the \
             container also has no memory request, the scheduler did not even reserve room for it, so the \
             finding is raised to high. A `LimitRange` with `default` or `max` memory in the namespace \
-            fills the limit in and silences this rule. CPU limits are deliberately not asked for: they \
+            fills the limit in and silences this rule, as does a pod-level `spec.resources.limits.memory` \
+            (Kubernetes 1.32+). CPU limits are deliberately not asked for: they \
             create the CFS quota that throttled Buffer's services.",
         remediation: "Set `resources.limits.memory` (and `resources.requests.memory`, usually to the same \
             value for predictable eviction) on every long-running container. Leave CPU limits off \
@@ -47,7 +48,12 @@ spec:
 fn check(cx: &Context<'_>, out: &mut Sink) {
     for w in &cx.index.workloads {
         let ns = w.object.namespace_or_default();
-        if limit_range_defaults(cx, ns, "default", "memory").is_some() {
+        // A pod-level memory limit (`spec.resources`, Kubernetes 1.32+) bounds all containers.
+        let pod_limit = w
+            .pod_spec
+            .path(&["resources", "limits", "memory"])
+            .is_some_and(|n| !n.is_null());
+        if pod_limit || limit_range_defaults(cx, ns, "default", "memory").is_some() {
             continue;
         }
         for c in w.containers().filter(Container::is_long_running) {
@@ -55,7 +61,11 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
                 continue;
             }
             let at = c.node.get("resources").or(Some(c.node));
-            if c.resource("requests", "memory").is_some() {
+            let pod_request = w
+                .pod_spec
+                .path(&["resources", "requests", "memory"])
+                .is_some_and(|n| !n.is_null());
+            if pod_request || c.resource("requests", "memory").is_some() {
                 out.report(
                     w.object,
                     Some(c.name),
@@ -133,6 +143,15 @@ mod tests {
         assert!(run(&RULE, &format!("{}{lr}", pod(""))).is_empty());
         let pod_type = lr.replace("type: Container", "type: Pod");
         assert_eq!(run(&RULE, &format!("{}{pod_type}", pod(""))).len(), 1);
+    }
+
+    #[test]
+    fn a_pod_level_memory_limit_bounds_every_container() {
+        let y = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  resources:\n    limits: {memory: 2Gi}\n  containers:\n  - name: a\n    image: x\n  - name: b\n    image: y\n";
+        assert!(run(&RULE, y).is_empty());
+        let requests_only = run(&RULE, &y.replace("limits", "requests"));
+        assert_eq!(requests_only.len(), 2);
+        assert!(requests_only.iter().all(|f| f.severity == Severity::Medium));
     }
 
     #[test]

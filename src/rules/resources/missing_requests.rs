@@ -2,6 +2,7 @@
 
 use super::limit_range_defaults;
 use crate::model::Container;
+use crate::node::Node;
 use crate::rules::{Context, Meta, Needs, Rule, Severity, Sink};
 use crate::stories::Story;
 
@@ -19,7 +20,7 @@ pub static RULE: Rule = Rule {
             100% CPU until they kernel-panicked, taking several replicas down at once. Buffer's \
             unbounded pods likewise made nodes go NotReady. When a container sets a limit but no \
             request, the API server copies the limit into the request, so that resource is not \
-            reported; a `LimitRange` with a `defaultRequest` (or `default`) in the namespace also fills \
+            reported; pod-level `spec.resources` (Kubernetes 1.32+) covers every container; a `LimitRange` with a `defaultRequest` (or `default`) in the namespace also fills \
             it in. Regular containers and sidecar init containers (`restartPolicy: Always`) are checked; \
             ordinary init and ephemeral containers are not.",
         remediation: "Set `resources.requests.cpu` and `resources.requests.memory` on every long-running \
@@ -57,12 +58,29 @@ enum Request {
     FromLimit,
     /// Unset, but a LimitRange in the namespace fills it in.
     FromLimitRange,
+    /// Unset on the container, but the pod sets it for all its containers.
+    PodLevel,
     Missing,
 }
 
-fn request(cx: &Context<'_>, namespace: &str, c: &Container<'_>, resource: &str) -> Request {
+fn request(
+    cx: &Context<'_>,
+    namespace: &str,
+    pod_spec: &Node,
+    c: &Container<'_>,
+    resource: &str,
+) -> Request {
+    // Pod-level resources (`spec.resources`, Kubernetes 1.32+): the scheduler uses the pod's
+    // request, and a pod-level limit defaults it.
+    let pod_level = ["requests", "limits"].iter().any(|section| {
+        pod_spec
+            .path(&["resources", section, resource])
+            .is_some_and(|n| !n.is_null())
+    });
     if c.resource("requests", resource).is_some() {
         Request::Set
+    } else if pod_level {
+        Request::PodLevel
     } else if c.resource("limits", resource).is_some() {
         Request::FromLimit
     } else if limit_range_defaults(cx, namespace, "defaultRequest", resource).is_some() {
@@ -76,8 +94,8 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
     for w in &cx.index.workloads {
         let ns = w.object.namespace_or_default();
         for c in w.containers().filter(Container::is_long_running) {
-            let cpu = request(cx, ns, &c, "cpu");
-            let memory = request(cx, ns, &c, "memory");
+            let cpu = request(cx, ns, w.pod_spec, &c, "cpu");
+            let memory = request(cx, ns, w.pod_spec, &c, "memory");
             let missing: Vec<&str> = [("CPU", cpu), ("memory", memory)]
                 .into_iter()
                 .filter(|(_, r)| *r == Request::Missing)
@@ -188,6 +206,16 @@ mod tests {
         // A LimitRange in another namespace does not apply.
         let other = lr.replace("namespace: prod", "namespace: other");
         assert_eq!(run(&RULE, &format!("{}{other}", pod(""))).len(), 1);
+    }
+
+    #[test]
+    fn pod_level_resources_cover_the_containers() {
+        let y = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  resources:\n    requests: {cpu: 1}\n    limits: {memory: 2Gi}\n  containers:\n  - name: a\n    image: x\n";
+        assert!(run(&RULE, y).is_empty());
+        let cpu_only = y.replace("    limits: {memory: 2Gi}\n", "");
+        let f = run(&RULE, &cpu_only);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("no memory request"));
     }
 
     #[test]
