@@ -27,7 +27,8 @@ pub static RULE: Rule = Rule {
             position file made restarts and buffering recoverable. The database also only survives a \
             pod restart when its path is on a `hostPath` (or persistent volume) mount: when a DaemonSet \
             of the same input mounts the ConfigMap and the path lies on an `emptyDir` or the container's \
-            own filesystem, that is reported at medium. fluent-bit keys are case-insensitive; every data \
+            own filesystem, that is reported at medium. fluent-operator `ClusterInput`/`Input` objects with a \
+            `tail` section and no `db` are reported too. fluent-bit keys are case-insensitive; every data \
             key of the ConfigMap is read, so files pulled in with `@INCLUDE` are covered.",
         remediation: "fluent-bit: add `DB /var/log/flb_kube.db` (YAML: `db:`) to every `tail` input, on a \
             `hostPath` mount such as `/var/log` or `/var/lib/fluent-bit`; consider `DB.locking true` \
@@ -315,6 +316,31 @@ fn ephemeral_place(w: &Workload<'_>, config_volume: &str, path: &str) -> Option<
 }
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
+    // fluent-operator renders `ClusterInput`/`Input` objects into fluent-bit `[INPUT]` sections.
+    for kind in ["ClusterInput", "Input"] {
+        for input in cx.index.of_kind(kind) {
+            if input.group() != "fluentbit.fluent.io" {
+                continue;
+            }
+            let Some(tail) = input.spec().get("tail").filter(|t| !t.as_map().is_empty()) else {
+                continue;
+            };
+            if tail.get("db").is_none_or(Node::is_null) {
+                out.report(
+                    input,
+                    None,
+                    Some(tail),
+                    format!(
+                        "fluent-operator {kind} `{}` tails `{}` with no `db`: after a restart \
+                         fluent-bit cannot tell how far it read each file, so logs written meanwhile \
+                         are skipped or sent twice",
+                        input.name,
+                        tail.str_at(&["path"]).unwrap_or("files")
+                    ),
+                );
+            }
+        }
+    }
     for cm in cx.index.of_kind("ConfigMap") {
         let data = cm.root.get("data").map_or(&[][..], Node::as_map);
         let mut daemonsets = None;
@@ -463,6 +489,22 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    #[test]
+    fn fluent_operator_inputs() {
+        let input = |tail: &str| {
+            format!(
+                "apiVersion: fluentbit.fluent.io/v1alpha2\nkind: ClusterInput\nmetadata: {{name: tail}}\nspec:\n  tail:\n    path: /var/log/containers/*.log\n{tail}"
+            )
+        };
+        let f = run(&RULE, &input("    memBufLimit: 5MB\n"));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].location.line, 6);
+        assert!(f[0].message.contains("/var/log/containers/*.log"));
+        assert!(run(&RULE, &input("    db: /fluent-bit/tail/pos.db\n")).is_empty());
+        let systemd = "apiVersion: fluentbit.fluent.io/v1alpha2\nkind: ClusterInput\nmetadata: {name: s}\nspec:\n  systemd: {tag: service.*}\n";
+        assert!(run(&RULE, systemd).is_empty());
     }
 
     #[test]
