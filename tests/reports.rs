@@ -460,6 +460,11 @@ fn markdown_fits_a_github_comment_and_says_what_it_left_out() {
             let mut f = template.clone();
             f.object.name = format!("service-{i:04}");
             f.message = format!("2 replicas of `service-{i:04}` can all land on one node");
+            if i == 2999 {
+                // The worst finding, under an incident listed after the others.
+                f.severity = hindsight::rules::Severity::Critical;
+                f.stories = vec![hindsight::stories::Story::JwPlayer];
+            }
             f
         })
         .collect();
@@ -475,11 +480,15 @@ fn markdown_fits_a_github_comment_and_says_what_it_left_out() {
     for e in &outcome.errors {
         assert!(md.contains(&e.message.replace(']', "\\]")), "{}", e.message);
     }
-    assert!(md.contains("| high | 3000 |"));
+    assert!(md.contains("| high | 2999 |") && md.contains("| critical | 1 |"));
+    assert!(
+        md.contains("`service-2999`"),
+        "the critical finding is kept when truncating"
+    );
     let shown = md.matches("<details>").count();
     assert!(shown > 50 && shown < 3000, "{shown}");
     assert!(
-        md.contains(&format!("{} findings of 3000", 3000 - shown)),
+        md.contains(&format!("{} of 3000 findings not shown", 3000 - shown)),
         "the note names what was left out:\n{}",
         &md[md.len() - 600..]
     );

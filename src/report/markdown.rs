@@ -249,13 +249,13 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
             .filter(|f| f.stories.is_empty())
             .collect(),
     ));
-    let mut shown = std::collections::HashSet::new();
-    let mut truncated = false;
-    'groups: for (story, findings) in groups {
-        if findings.is_empty() {
-            continue;
-        }
-        let mut header = match story {
+    // Worst first within each incident.
+    for (_, findings) in &mut groups {
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    }
+    let headers: Vec<String> = groups
+        .iter()
+        .map(|(story, _)| match story {
             Some(story) => {
                 let i = story.info();
                 format!(
@@ -268,31 +268,60 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
                 )
             }
             None => "### Other findings\n\n".to_owned(),
-        };
-        for f in findings {
-            let block = finding_block(f, opts);
-            if out.len() + header.len() + block.len() + NOTE_ROOM > COMMENT_LIMIT {
-                truncated = true;
-                break 'groups;
+        })
+        .collect();
+    // Choose what fits, worst severity first across all incidents, so a long list of medium
+    // findings under one incident cannot crowd out a critical one under another.
+    let mut blocks: Vec<Vec<Option<String>>> =
+        groups.iter().map(|(_, fs)| vec![None; fs.len()]).collect();
+    let mut order: Vec<(usize, usize)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, (_, fs))| (0..fs.len()).map(move |i| (g, i)))
+        .collect();
+    order.sort_by_key(|&(g, i)| (std::cmp::Reverse(groups[g].1[i].severity), g, i));
+    let mut used = out.len() + NOTE_ROOM;
+    let mut opened = vec![false; groups.len()];
+    let mut truncated = false;
+    for (g, i) in order {
+        let block = finding_block(groups[g].1[i], opts);
+        let cost = block.len() + if opened[g] { 0 } else { headers[g].len() + 1 };
+        if used + cost > COMMENT_LIMIT {
+            truncated = true;
+            break;
+        }
+        used += cost;
+        opened[g] = true;
+        blocks[g][i] = Some(block);
+    }
+    let mut shown = std::collections::HashSet::new();
+    for (g, (_, findings)) in groups.iter().enumerate() {
+        if !opened[g] {
+            continue;
+        }
+        out.push_str(&headers[g]);
+        for (i, f) in findings.iter().enumerate() {
+            if let Some(block) = &blocks[g][i] {
+                out.push_str(block);
+                shown.insert(*f as *const Finding);
             }
-            out.push_str(&header);
-            header.clear();
-            out.push_str(&block);
-            shown.insert(f as *const Finding);
         }
         out.push('\n');
     }
     if truncated || errors_left_out > 0 {
         let hidden = outcome.findings.len() - shown.len();
+        let mut left_out = Vec::new();
+        if hidden > 0 {
+            left_out.push(format!("{hidden} of {} findings", s.findings));
+        }
+        if errors_left_out > 0 {
+            left_out.push(format!("{errors_left_out} of {} input errors", s.errors));
+        }
         let _ = writeln!(
             out,
-            "\n---\n> [!WARNING]\n> **Truncated** to fit a comment ({} characters at most): {} of {} and {} of {} not shown here. \
+            "\n---\n> [!WARNING]\n> **Truncated** to fit a comment ({COMMENT_LIMIT} characters at most): {} not shown here. \
              The tables above count everything; the full list is in the SARIF, HTML or JSON report (`--format html=report.html`).",
-            COMMENT_LIMIT,
-            plural(hidden, "finding"),
-            s.findings,
-            plural(errors_left_out, "error"),
-            s.errors,
+            left_out.join(" and "),
         );
     }
     out

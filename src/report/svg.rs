@@ -178,7 +178,7 @@ fn no_data(out: &mut String, width: u32, height: u32) {
 pub fn bar_chart(chart: &BarChart) -> String {
     const WIDTH: u32 = 640;
     const LABEL_W: f64 = 190.0;
-    const ROW: f64 = 24.0;
+    const ROW: f64 = 28.0;
     const TOP: f64 = 8.0;
     let rows = chart.bars.len().max(1) as f64;
     let height = (TOP * 2.0 + rows * ROW).ceil() as u32;
