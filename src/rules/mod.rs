@@ -13,6 +13,8 @@ use crate::model::Index;
 use crate::node::Node;
 use crate::stories::Story;
 
+pub mod exposure;
+pub mod security;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -102,7 +104,15 @@ pub struct Rule {
 }
 
 /// The registry, sorted by id.
-pub static ALL: &[&Rule] = &[&workload::replicas_without_spread::RULE];
+pub static ALL: &[&Rule] = &[
+    &exposure::public_dashboard::RULE,
+    &exposure::public_load_balancer::RULE,
+    &security::host_namespaces::RULE,
+    &security::privileged_container::RULE,
+    &security::runs_as_root::RULE,
+    &security::sensitive_host_mount::RULE,
+    &workload::replicas_without_spread::RULE,
+];
 
 /// Looks a rule up by id.
 pub fn find(id: &str) -> Option<&'static Rule> {
