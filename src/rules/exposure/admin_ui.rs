@@ -308,11 +308,24 @@ fn named(names: &[&str], value: &str) -> bool {
 /// The admin UI behind a Service, if any: images of the selected workloads first, then the
 /// names of those workloads and their pod labels, then the Service's own name and selector.
 pub fn behind<'a>(index: &'a Index<'a>, service: &'a Object) -> Option<AdminUi<'a>> {
-    let selector = Selector::from_service(service)?;
+    let exposed = |p: &Product| p.ui_ports.is_empty() || reaches_port(service, p.ui_ports);
+    let by_name = |value: &str| {
+        PRODUCTS
+            .iter()
+            .find(|p| named(p.names, value) && exposed(p))
+    };
+    // A Service without a selector selects no pods, but a kustomize base often leaves the
+    // selector to `commonLabels`: its own name is then all there is to go on.
+    let Some(selector) = Selector::from_service(service) else {
+        return by_name(&service.name).map(|p| AdminUi {
+            product: p.name,
+            workload: None,
+            evidence: Evidence::Name(service.name.clone()),
+        });
+    };
     let selected: Vec<&Workload<'a>> = index
         .workloads_selected(service.namespace_or_default(), &selector)
         .collect();
-    let exposed = |p: &Product| p.ui_ports.is_empty() || reaches_port(service, p.ui_ports);
     for w in &selected {
         for c in w.containers() {
             let image = Image {
@@ -331,11 +344,6 @@ pub fn behind<'a>(index: &'a Index<'a>, service: &'a Object) -> Option<AdminUi<'
             }
         }
     }
-    let by_name = |value: &str| {
-        PRODUCTS
-            .iter()
-            .find(|p| named(p.names, value) && exposed(p))
-    };
     for w in &selected {
         let labels = w.pod_labels();
         let candidates = std::iter::once(w.object.name.as_str()).chain(
@@ -359,6 +367,20 @@ pub fn behind<'a>(index: &'a Index<'a>, service: &'a Object) -> Option<AdminUi<'
             .root
             .path(&["spec", "selector"])
             .unwrap_or(Node::null());
+        // prometheus-operator labels the pods it creates `prometheus: <name>` and
+        // `alertmanager: <name>`.
+        for (key, product) in [
+            ("prometheus", "Prometheus"),
+            ("alertmanager", "Alertmanager"),
+        ] {
+            if let Some(value) = sel.get(key).and_then(Node::scalar_text) {
+                return Some(AdminUi {
+                    product,
+                    workload: None,
+                    evidence: Evidence::Name(format!("{key}: {value}")),
+                });
+            }
+        }
         let candidates = std::iter::once(service.name.as_str()).chain(
             NAME_LABELS
                 .iter()

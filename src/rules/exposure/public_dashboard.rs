@@ -342,5 +342,13 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::High);
         assert!(f[0].message.contains("by the name"), "{}", f[0].message);
+        // prometheus-operator's pod label, and a kustomize base without a selector.
+        let op = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: NodePort\n  selector: {prometheus: frontend}\n";
+        assert_eq!(run(&RULE, op)[0].severity, Severity::Medium);
+        let base = "apiVersion: v1\nkind: Service\nmetadata: {name: grafana}\nspec:\n  type: NodePort\n  ports: [{port: 3000}]\n";
+        assert_eq!(run(&RULE, base).len(), 1);
+        let other =
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: NodePort\n";
+        assert!(run(&RULE, other).is_empty());
     }
 }

@@ -354,3 +354,51 @@ pub fn reach(service: &Object) -> Reach {
     };
     public(false, assumption)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn private(cidr: &str) -> bool {
+        let (addr, len) = parse_cidr(cidr).expect(cidr);
+        is_private(addr, len)
+    }
+
+    #[test]
+    fn private_ranges_are_judged_as_networks() {
+        for cidr in [
+            "10.0.0.0/8",
+            "10.20.30.0/24",
+            "172.16.0.0/12",
+            "172.31.255.255",
+            "192.168.1.0/24",
+            "100.64.0.0/10",
+            "fd12:3456::/48",
+            "::ffff:10.1.2.3",
+        ] {
+            assert!(private(cidr), "{cidr}");
+        }
+        for cidr in [
+            "0.0.0.0/0",
+            "8.0.0.0/7",
+            "10.0.0.0/7",
+            "172.32.0.0/16",
+            "172.0.0.0/8",
+            "100.128.0.0/10",
+            "203.0.113.0/24",
+            "2001:db8::/32",
+            "::/0",
+        ] {
+            assert!(!private(cidr), "{cidr}");
+        }
+        assert_eq!(parse_cidr("10.0.0.0/33"), None);
+        assert_eq!(parse_cidr("ten/8"), None);
+    }
+
+    #[test]
+    fn slash_zero_means_open() {
+        assert!(open_to_all(&[]));
+        assert!(open_to_all(&["10.0.0.0/8".into(), "::/0".into()]));
+        assert!(!open_to_all(&["203.0.113.0/24".into()]));
+    }
+}
