@@ -115,12 +115,17 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
                 Severity::High,
             ),
             Reach::Public(p) => (
-                format!(
-                    "load balancer `{}` exposes {what} to the internet{}: {}{shells}",
-                    service.name,
-                    if p.proven { " (proven)" } else { "" },
-                    p.basis
-                ),
+                if p.proven {
+                    format!(
+                        "load balancer `{}` exposes {what} to the internet (proven: {}){shells}",
+                        service.name, p.basis
+                    )
+                } else {
+                    format!(
+                        "load balancer `{}` exposes {what}: {}{shells}",
+                        service.name, p.basis
+                    )
+                },
                 Severity::Critical,
             ),
         };
