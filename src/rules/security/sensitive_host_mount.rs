@@ -147,7 +147,7 @@ pub fn classify(path: &str) -> Option<(Severity, String)> {
         let what = if *socket == path {
             "the container runtime socket".to_owned()
         } else {
-            format!("a directory holding the container runtime socket `{socket}`")
+            format!("a directory holding container runtime sockets (such as `{socket}`)")
         };
         return Some((
             Severity::Critical,
