@@ -72,7 +72,7 @@ fn json_shape_is_the_documented_contract() {
     );
     assert!(json["errors"].as_array().is_some_and(|e| e.is_empty()));
     assert_eq!(json["summary"]["objects"], 2);
-    // The spread Deployment `web` is silent (for the spread rule; it may run as root).
+    // The spread Deployment `web` draws no spread finding (other rules may judge it).
     assert!(
         !rules_of(&json)
             .iter()

@@ -168,7 +168,10 @@ const PRODUCTS: &[Product] = &[
     },
     Product {
         name: "Spark UI",
-        image: |i| i.last() == "spark" || i.last().starts_with("spark-"),
+        image: |i| {
+            i.last() == "spark"
+                || (i.last().starts_with("spark-") && !i.last().contains("operator"))
+        },
         names: &["spark-master", "spark-ui", "spark-history-server"],
         ui_ports: &[],
     },

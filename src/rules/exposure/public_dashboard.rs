@@ -225,6 +225,8 @@ mod tests {
             ("kubeflownotebookswg/notebook-controller:v1.8.0", "x"),
             ("quay.io/prometheus/node-exporter:v1.7.0", "x"),
             ("grafana/grafana-image-renderer:3", "x"),
+            ("ghcr.io/kubeflow/spark-operator:2.0.0", "x"),
+            ("hashicorp/consul-k8s-control-plane:1.4", "x"),
         ] {
             assert!(fire(image, args, "", LB).is_empty(), "{image}");
         }
