@@ -250,6 +250,9 @@ fn descriptor(rule: &Rule) -> ReportingDescriptor {
         tags.push("reliability".to_owned());
     }
     tags.extend(m.stories.iter().map(|s| format!("story:{}", s.id())));
+    // SARIF requires unique tags (the area may itself be `security`).
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
     ReportingDescriptor {
         id: m.id,
         name: pascal_name(m.id),
