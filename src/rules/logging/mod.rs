@@ -1,0 +1,2 @@
+//! Rules about log shippers.
+pub mod shipper_stalled;

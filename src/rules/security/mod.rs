@@ -1,0 +1,2 @@
+//! Rules about signs of compromise.
+pub mod unexplained_cpu_burn;
