@@ -20,6 +20,16 @@ pub enum Exporter {
 }
 
 impl Exporter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Exporter::Cadvisor => "cAdvisor",
+            Exporter::KubeStateMetrics => "kube-state-metrics",
+            Exporter::NodeExporter => "node_exporter",
+            Exporter::FluentBit => "fluent-bit",
+            Exporter::RedisExporter => "redis_exporter",
+        }
+    }
+
     /// The notice given when none of this exporter's families needed by a signal exist.
     pub fn absent_hint(self) -> &'static str {
         match self {
@@ -446,10 +456,11 @@ pub fn runs(points: &[(f64, f64)], step: f64, holds: impl Fn(f64, f64) -> bool) 
     out
 }
 
-/// The longest run, in seconds (a single point counts as one step).
-pub fn longest(runs: &[(f64, f64)], step: f64) -> Option<(f64, f64, f64)> {
+/// The longest run as `(first, last, last - first)` in seconds: a condition seen at 16
+/// consecutive one-minute points has held for 15 minutes.
+pub fn longest(runs: &[(f64, f64)], _step: f64) -> Option<(f64, f64, f64)> {
     runs.iter()
-        .map(|&(a, b)| (a, b, b - a + step))
+        .map(|&(a, b)| (a, b, b - a))
         .max_by(|x, y| x.2.total_cmp(&y.2))
 }
 
@@ -517,7 +528,7 @@ mod tests {
         ];
         let r = runs(&pts, 60.0, |_, v| v > 0.5);
         assert_eq!(r, vec![(0.0, 60.0), (180.0, 180.0), (300.0, 300.0)]);
-        assert_eq!(longest(&r, 60.0), Some((0.0, 60.0, 120.0)));
+        assert_eq!(longest(&r, 60.0), Some((0.0, 60.0, 60.0)));
     }
 
     #[test]

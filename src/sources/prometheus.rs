@@ -186,14 +186,19 @@ impl Client {
         &self.base
     }
 
-    /// POSTs a form to an API path (POST keeps long PromQL out of URL length limits).
+    /// Calls an API path. Queries are POSTed as forms (long PromQL stays out of URL length
+    /// limits); the label values endpoint only answers GET.
     fn call<T: for<'de> Deserialize<'de>>(
         &self,
         path: &str,
         form: &[(&str, String)],
     ) -> Result<T, Error> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.post(&url).form(form);
+        let mut req = if path.contains("/label/") {
+            self.http.get(&url).query(form)
+        } else {
+            self.http.post(&url).form(form)
+        };
         req = match &self.auth {
             Auth::None => req,
             Auth::Bearer(t) => req.bearer_auth(t),
@@ -425,6 +430,24 @@ pub fn fetch(
             }
         }
     }
+    // An exporter with some families present is scraped: the missing family is a version or
+    // collector question, not a scrape question.
+    let scraped: BTreeSet<Exporter> = signals
+        .iter()
+        .flat_map(|s| s.requires.iter())
+        .filter(|(f, _)| present.contains(*f))
+        .map(|(_, e)| *e)
+        .collect();
+    let hint = |e: Exporter| -> String {
+        if scraped.contains(&e) {
+            format!(
+                "{} metrics are present but some families are missing (older version or a disabled collector?)",
+                e.name()
+            )
+        } else {
+            e.absent_hint().to_owned()
+        }
+    };
     let window_promql = format!("{}s", window.length.round() as i64);
     let to_run: Vec<&Signal> = signals
         .iter()
@@ -487,7 +510,7 @@ pub fn fetch(
             s.id,
             SignalData::Absent(format!(
                 "{} (`{family}` has no samples in the window)",
-                exporter.absent_hint()
+                hint(*exporter)
             )),
         );
     }
@@ -497,7 +520,7 @@ pub fn fetch(
             let list: Vec<&str> = families.into_iter().collect();
             format!(
                 "{} (no samples between {} and {} for {})",
-                exporter.absent_hint(),
+                hint(exporter),
                 crate::runtime::rfc3339(start),
                 crate::runtime::rfc3339(window.end),
                 list.join(", ")

@@ -188,13 +188,15 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
         w.kernel = w.kernel.take().or(kernel);
     }
     for ((subject, container), w) in worst {
-        let pods = if w.pods.len() == 1 {
-            format!("pod `{}`", w.pods[0])
+        let pods = if subject.kind == "Pod" {
+            String::new()
+        } else if w.pods.len() == 1 {
+            format!(", in pod `{}`", w.pods[0])
         } else {
-            format!("{} pods (e.g. `{}`)", w.pods.len(), w.pods[0])
+            format!(", in {} pods (e.g. `{}`)", w.pods.len(), w.pods[0])
         };
         let mut msg = format!(
-            "throttled in {} of CFS periods while using {} of its CPU limit for {} ({}), in {pods}",
+            "throttled in {} of CFS periods while using {} of its CPU limit for {} ({}){pods}",
             pct(w.throttle),
             pct(w.util),
             minutes(w.duration),

@@ -19,7 +19,7 @@ pub static RULE: Rule = Rule {
             replicated the empty dataset: total loss. Ready is what rolling updates, PodDisruptionBudgets \
             and Services trust, so a replica that is Ready while `master_link_status` is down or \
             `master_sync_in_progress` is 1 is exactly the window in which that happens. Default: two \
-            consecutive evaluations (2 minutes at the default 60 s step) where redis_exporter's \
+            consecutive evaluations (one minute apart at the default 60 s step, about two scrapes) where redis_exporter's \
             `redis_master_link_up` is 0 or `redis_master_sync_in_progress` is 1 while \
             kube-state-metrics' `kube_pod_status_ready{condition=\"true\"}` is 1; even a short overlap \
             is the hazard.",
@@ -39,14 +39,15 @@ kube_pod_status_ready{namespace="db",pod="rfr-redis-1",condition="true"} gauge 1
 /// Thresholds.
 #[derive(Debug, Clone)]
 pub struct Params {
-    /// How long the overlap must last, in seconds (counted as evaluation steps × step).
+    /// How long the overlap must last, in seconds (60 s = two consecutive evaluations at the
+    /// default step).
     pub min_duration: f64,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Params {
-            min_duration: 2.0 * 60.0,
+            min_duration: 60.0,
         }
     }
 }
