@@ -781,3 +781,44 @@ fn prometheus_errors_are_clear() {
         Some(metrics_rules().len())
     );
 }
+
+/// docs/prometheus.md lists every signal's PromQL between markers; regenerated here when stale
+/// (outside CI), like the README's rule table.
+#[test]
+fn docs_list_every_signal() {
+    const BEGIN: &str =
+        "<!-- signals:begin (generated from src/runtime.rs by tests/prometheus.rs) -->\n";
+    const END: &str = "<!-- signals:end -->";
+    let mut table = String::new();
+    for s in hindsight::runtime::SIGNALS {
+        let shape = match s.shape {
+            hindsight::runtime::Shape::Range => "range query over the window at `--step`",
+            hindsight::runtime::Shape::Instant => "instant query at `--end`",
+        };
+        let families: Vec<String> = s
+            .requires
+            .iter()
+            .map(|(f, e)| format!("`{f}` ({})", e.name()))
+            .collect();
+        table.push_str(&format!(
+            "**`{}`** — {shape}; needs {}\n\n```promql\n{}\n```\n\n",
+            s.id,
+            families.join(", "),
+            s.query
+        ));
+    }
+    let path = repo().join("docs/prometheus.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/prometheus.md exists");
+    let (Some(start), Some(end)) = (doc.find(BEGIN), doc.find(END)) else {
+        panic!("docs/prometheus.md lacks the signals:begin/signals:end markers");
+    };
+    if doc[start + BEGIN.len()..end] != table {
+        if std::env::var_os("CI").is_none() {
+            let fixed = format!("{}{BEGIN}{table}{}", &doc[..start], &doc[end..]);
+            std::fs::write(&path, fixed).expect("rewrite docs/prometheus.md");
+        }
+        panic!(
+            "docs/prometheus.md's signal list was stale; it has been regenerated (outside CI): commit it"
+        );
+    }
+}

@@ -46,9 +46,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
-            min_duration: 60.0,
-        }
+        Params { min_duration: 60.0 }
     }
 }
 
