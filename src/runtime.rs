@@ -173,7 +173,7 @@ pub static NODE_POD_CPU: Signal = Signal {
 /// no pod (what a miner started through a Docker socket looks like).
 pub static UNMANAGED_CONTAINER_CPU: Signal = Signal {
     id: "unmanaged_container_cpu",
-    query: "sum by (instance,id,name,image)(rate(container_cpu_usage_seconds_total{pod=\"\",\
+    query: "sum by (instance,node,id,name,image)(rate(container_cpu_usage_seconds_total{pod=\"\",\
             id=~\"/docker/.+|/system.slice/(docker|containerd|crio)-.+\\\\.scope\",id!~\".*kubepods.*\"}[5m]))",
     shape: Shape::Range,
     requires: &[("container_cpu_usage_seconds_total", Exporter::Cadvisor)],

@@ -224,6 +224,8 @@ struct Case {
     name: &'static str,
     rule: &'static str,
     fires: bool,
+    /// For firing cases, the object the finding must be on (`Kind name`).
+    on: &'static str,
     spec: &'static str,
 }
 
@@ -234,6 +236,7 @@ const CASES: &[Case] = &[
         name: "container honestly at its limit is throttled but not reported",
         rule: "cpu.throttled-despite-low-usage",
         fires: false,
+        on: "",
         spec: r#"
 container_cpu_cfs_periods_total{namespace="shop",pod="batch-0",container="app"} rate 10
 container_cpu_cfs_throttled_periods_total{namespace="shop",pod="batch-0",container="app"} rate 6
@@ -245,6 +248,7 @@ kube_pod_container_resource_limits{namespace="shop",pod="batch-0",container="app
         name: "throttling judged from cAdvisor's quota when kube-state-metrics is absent",
         rule: "cpu.throttled-despite-low-usage",
         fires: true,
+        on: "Pod api-0",
         spec: r#"
 container_cpu_cfs_periods_total{namespace="shop",pod="api-0",container="app"} rate 10
 container_cpu_cfs_throttled_periods_total{namespace="shop",pod="api-0",container="app"} rate 4
@@ -257,6 +261,7 @@ container_spec_cpu_period{namespace="shop",pod="api-0",container="app"} gauge 10
         name: "busy but healthy: saturated node with one replica of each workload",
         rule: "node.cpu-saturated-colocated",
         fires: false,
+        on: "",
         spec: r#"
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="idle"} rate 0.01
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="user"} rate 0.99
@@ -270,6 +275,7 @@ kube_pod_info{namespace="web",pod="worker-6c5d4-ccccc",node="node-a",created_by_
         name: "two replicas on one node that is busy but not saturated",
         rule: "node.cpu-saturated-colocated",
         fires: false,
+        on: "",
         spec: r#"
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="idle"} rate 0.2
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="user"} rate 0.8
@@ -282,6 +288,7 @@ kube_pod_info{namespace="web",pod="api-7d9f8-bbbbb",node="node-a",created_by_kin
         name: "quiet night: every shipper's input and output flat",
         rule: "logging.shipper-stalled",
         fires: false,
+        on: "",
         spec: r#"
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="tail.0"} rate 0
 fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="es.0"} rate 0
@@ -295,6 +302,7 @@ fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-ccccc",n
         name: "every shipper flowing",
         rule: "logging.shipper-stalled",
         fires: false,
+        on: "",
         spec: r#"
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="tail.0"} rate 40
 fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="es.0"} rate 40
@@ -306,6 +314,7 @@ fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-bbbbb",n
         name: "shipper reading but not delivering",
         rule: "logging.shipper-stalled",
         fires: true,
+        on: "Pod fluent-bit-aaaaa",
         spec: r#"
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="tail.0"} rate 40
 fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="es.0"} rate 0
@@ -315,6 +324,7 @@ fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-aaaaa",n
         name: "busy nodes whose pods account for the CPU",
         rule: "security.unexplained-cpu-burn",
         fires: false,
+        on: "",
         spec: r#"
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="idle"} rate 0.05
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="user"} rate 0.95
@@ -333,6 +343,7 @@ container_cpu_usage_seconds_total{id="/kubepods/burstable/pod1/abc",namespace=""
         name: "a container started behind the kubelet's back",
         rule: "security.unexplained-cpu-burn",
         fires: true,
+        on: "Node node-a",
         spec: r#"
 container_cpu_usage_seconds_total{id="/docker/4f1e2d3c",image="xmrig/xmrig:latest",name="gcc",namespace="",pod="",node="node-a"} rate 3.5
 "#,
@@ -341,6 +352,7 @@ container_cpu_usage_seconds_total{id="/docker/4f1e2d3c",image="xmrig/xmrig:lates
         name: "healthy network",
         rule: "network.tcp-retransmits",
         fires: false,
+        on: "",
         spec: r#"
 node_netstat_Tcp_OutSegs{instance="10.0.0.7:9100"} rate 2000
 node_netstat_Tcp_RetransSegs{instance="10.0.0.7:9100"} rate 1
@@ -352,6 +364,7 @@ node_nf_conntrack_stat_insert_failed{instance="10.0.0.7:9100"} rate 0
         name: "conntrack insert failures",
         rule: "network.tcp-retransmits",
         fires: true,
+        on: "Node node-a",
         spec: r#"
 node_netstat_Tcp_OutSegs{instance="10.0.0.7:9100"} rate 2000
 node_netstat_Tcp_RetransSegs{instance="10.0.0.7:9100"} rate 1
@@ -363,6 +376,7 @@ node_nf_conntrack_stat_insert_failed{instance="10.0.0.7:9100"} rate 2
         name: "replica in sync and ready",
         rule: "stateful.replica-ready-but-unsynced",
         fires: false,
+        on: "",
         spec: r#"
 redis_master_link_up{namespace="db",pod="rfr-redis-1",master_host="10.0.1.5",master_port="6379"} gauge 1
 redis_master_sync_in_progress{namespace="db",pod="rfr-redis-1",master_host="10.0.1.5",master_port="6379"} gauge 0
@@ -373,6 +387,7 @@ kube_pod_status_ready{namespace="db",pod="rfr-redis-1",condition="true"} gauge 1
         name: "syncing replica correctly kept not ready",
         rule: "stateful.replica-ready-but-unsynced",
         fires: false,
+        on: "",
         spec: r#"
 redis_master_link_up{namespace="db",pod="rfr-redis-1",master_host="10.0.1.5",master_port="6379"} gauge 0
 redis_master_sync_in_progress{namespace="db",pod="rfr-redis-1",master_host="10.0.1.5",master_port="6379"} gauge 1
@@ -383,6 +398,7 @@ kube_pod_status_ready{namespace="db",pod="rfr-redis-1",condition="true"} gauge 0
         name: "no OOM kills",
         rule: "memory.oom-kills",
         fires: false,
+        on: "",
         spec: r#"
 container_oom_events_total{namespace="shop",pod="worker-5c6d7-q8r9s",container="worker"} rate 0
 "#,
@@ -391,6 +407,7 @@ container_oom_events_total{namespace="shop",pod="worker-5c6d7-q8r9s",container="
         name: "OOM kills seen by kube-state-metrics only",
         rule: "memory.oom-kills",
         fires: true,
+        on: "Pod worker-5c6d7-q8r9s",
         spec: r#"
 kube_pod_container_status_restarts_total{namespace="shop",pod="worker-5c6d7-q8r9s",container="worker"} rate 0.003
 kube_pod_container_status_last_terminated_reason{namespace="shop",pod="worker-5c6d7-q8r9s",container="worker",reason="OOMKilled"} gauge 1
@@ -598,6 +615,19 @@ fn metrics_rules_against_a_real_prometheus() {
         let (report, _) = scan(url, *end, &[]);
         record(case.name, &report);
         let found = findings_of(&report, case.rule);
+        let on = |f: &&serde_json::Value| {
+            format!(
+                "{} {}",
+                f["object"]["kind"].as_str().unwrap_or_default(),
+                f["object"]["name"].as_str().unwrap_or_default()
+            ) == case.on
+        };
+        if case.fires && !found.iter().any(on) {
+            failures.push(format!(
+                "{}: expected a finding on {}, got {:#}",
+                case.name, case.on, report["findings"]
+            ));
+        }
         if case.fires == found.is_empty() {
             failures.push(format!(
                 "{} ({}): expected {}, got {:#}",

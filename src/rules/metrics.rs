@@ -233,9 +233,12 @@ pub fn node_name(s: &Series) -> String {
         }
     }
     let inst = s.label("instance");
-    inst.rsplit_once(':')
-        .map_or(inst, |(host, _)| host)
-        .to_owned()
+    let host = inst.rsplit_once(':').map_or(inst, |(host, _)| host);
+    if host.is_empty() {
+        "(unknown node)".to_owned()
+    } else {
+        host.to_owned()
+    }
 }
 
 /// Series keyed by `(namespace, pod, container)`.
