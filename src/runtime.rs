@@ -179,6 +179,30 @@ pub static UNMANAGED_CONTAINER_CPU: Signal = Signal {
     requires: &[("container_cpu_usage_seconds_total", Exporter::Cadvisor)],
 };
 
+/// CPU per pod (cores).
+pub static POD_CPU: Signal = Signal {
+    id: "pod_cpu",
+    query: concat!(
+        "sum by (namespace,pod)(rate(container_cpu_usage_seconds_total{",
+        ctr!(),
+        "}[5m]))"
+    ),
+    shape: Shape::Range,
+    requires: &[("container_cpu_usage_seconds_total", Exporter::Cadvisor)],
+};
+
+/// Each pod's own baseline: the 95th percentile of its CPU over the 7 days before the window.
+pub static POD_CPU_BASELINE: Signal = Signal {
+    id: "pod_cpu_baseline",
+    query: concat!(
+        "quantile_over_time(0.95, sum by (namespace,pod)(rate(container_cpu_usage_seconds_total{",
+        ctr!(),
+        "}[5m]))[7d:5m] offset $window)"
+    ),
+    shape: Shape::Instant,
+    requires: &[("container_cpu_usage_seconds_total", Exporter::Cadvisor)],
+};
+
 /// Which pods existed where, from kube-state-metrics (also the join of pods to nodes/owners).
 pub static POD_INFO: Signal = Signal {
     id: "pod_info",
@@ -339,6 +363,8 @@ pub static SIGNALS: &[&Signal] = &[
     &NODE_CPU_CORES,
     &NODE_POD_CPU,
     &UNMANAGED_CONTAINER_CPU,
+    &POD_CPU,
+    &POD_CPU_BASELINE,
     &POD_INFO,
     &POD_READY,
     &REPLICASET_OWNER,

@@ -32,18 +32,28 @@ fn openmetrics(spec: &str, end: i64, minutes: i64) -> Vec<(String, String)> {
             continue;
         }
         let mut parts = line.rsplitn(3, ' ');
-        let value: f64 = parts
+        // `A->B`: A before the scanned window, B inside it (a jump from a baseline).
+        let (before, after): (f64, f64) = parts
             .next()
-            .and_then(|v| v.parse().ok())
+            .and_then(|v| match v.split_once("->") {
+                Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                None => v.parse().ok().map(|x| (x, x)),
+            })
             .unwrap_or_else(|| panic!("bad value in scenario line `{line}`"));
+        let switch = end - WINDOW_MIN * 60;
         let kind = parts.next().expect("kind");
         let series = parts.next().expect("series");
         let name = series.split('{').next().unwrap_or(series).to_owned();
         let mut text = String::new();
+        let mut counter = 0.0;
         for i in 0..=minutes {
             let t = start + i * 60;
+            let value = if t <= switch { before } else { after };
+            if i > 0 {
+                counter += value * 60.0;
+            }
             let v = match kind {
-                "rate" => value * (i * 60) as f64,
+                "rate" => counter,
                 "gauge" => value,
                 other => panic!("unknown kind `{other}` in `{line}`"),
             };
@@ -346,6 +356,30 @@ container_cpu_usage_seconds_total{id="/kubepods/burstable/pod1/abc",namespace=""
         on: "Node node-a",
         spec: r#"
 container_cpu_usage_seconds_total{id="/docker/4f1e2d3c",image="xmrig/xmrig:latest",name="gcc",namespace="",pod="",node="node-a"} rate 3.5
+"#,
+    },
+    Case {
+        name: "a DaemonSet's pods jump far above their own baseline on every node",
+        rule: "security.unexplained-cpu-burn",
+        fires: true,
+        on: "DaemonSet log-agent",
+        spec: r#"
+container_cpu_usage_seconds_total{namespace="burn",pod="log-agent-aaaaa",container="agent"} rate 0.05->0.95
+container_cpu_usage_seconds_total{namespace="burn",pod="log-agent-bbbbb",container="agent"} rate 0.04->0.97
+kube_pod_info{namespace="burn",pod="log-agent-aaaaa",node="node-a",created_by_kind="DaemonSet",created_by_name="log-agent"} gauge 1
+kube_pod_info{namespace="burn",pod="log-agent-bbbbb",node="node-b",created_by_kind="DaemonSet",created_by_name="log-agent"} gauge 1
+"#,
+    },
+    Case {
+        name: "a DaemonSet busy as usual",
+        rule: "security.unexplained-cpu-burn",
+        fires: false,
+        on: "",
+        spec: r#"
+container_cpu_usage_seconds_total{namespace="calm",pod="log-agent-aaaaa",container="agent"} rate 0.9
+container_cpu_usage_seconds_total{namespace="calm",pod="log-agent-bbbbb",container="agent"} rate 0.95
+kube_pod_info{namespace="calm",pod="log-agent-aaaaa",node="node-a",created_by_kind="DaemonSet",created_by_name="log-agent"} gauge 1
+kube_pod_info{namespace="calm",pod="log-agent-bbbbb",node="node-b",created_by_kind="DaemonSet",created_by_name="log-agent"} gauge 1
 "#,
     },
     Case {

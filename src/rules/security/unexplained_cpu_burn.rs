@@ -24,7 +24,9 @@ pub static RULE: Rule = Rule {
             iowait, steal) minus the CPU of the node's pods (cAdvisor joined to `kube_pod_info`) above \
             30% of the node's cores on at least half of the nodes at once, sustained 30 minutes; or a \
             container runtime cgroup outside `kubepods` with no `pod` label using more than 0.1 core for \
-            30 minutes. A busy node whose pods account for its CPU never fires.",
+            30 minutes; or the pods of one workload using more than 4× their own 7-day p95 (and 0.1 \
+            core more) on at least half its pods at once for 30 minutes. A busy node whose pods \
+            account for its CPU, or a workload busy as usual, never fires.",
         remediation: "Find the process (`top` on the node, `crictl ps`, `docker ps` for containers not \
             in kubepods), take the node out of service, and look for how it got there: admin UIs on \
             public load balancers, privileged DaemonSets with the container runtime socket or host \
@@ -49,6 +51,10 @@ pub struct Params {
     pub nodes_fraction: f64,
     /// Cores used by a container cgroup without a pod.
     pub unmanaged_cores: f64,
+    /// A pod "jumps" when its CPU exceeds this many times its own 7-day p95...
+    pub jump_factor: f64,
+    /// ...and at least this many cores above it (tiny baselines jump easily).
+    pub jump_min_cores: f64,
     /// How long, in seconds.
     pub min_duration: f64,
 }
@@ -59,6 +65,8 @@ impl Default for Params {
             unaccounted: 0.3,
             nodes_fraction: 0.5,
             unmanaged_cores: 0.1,
+            jump_factor: 4.0,
+            jump_min_cores: 0.1,
             min_duration: 30.0 * 60.0,
         }
     }
@@ -80,6 +88,13 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
     if let (Ok(busy), Ok(cores), Ok(pod_cpu)) = (&busy, &cores, &pod_cpu) {
         ran = true;
         unaccounted(rt, &join, out, p, busy, cores, pod_cpu);
+    }
+    if let (Ok(now), Ok(baseline)) = (
+        rt.get(&runtime::POD_CPU),
+        rt.get(&runtime::POD_CPU_BASELINE),
+    ) {
+        ran = true;
+        jumps(rt, &join, out, p, now, baseline);
     }
     if let Ok(unmanaged) = &unmanaged {
         ran = true;
@@ -116,6 +131,69 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
             .collect::<Vec<_>>()
             .join("; ");
         out.not_run(why);
+    }
+}
+
+/// Workloads whose pods jump far above their own baseline on at least half their nodes at once
+/// (a miner injected into every pod of a DaemonSet looks like this).
+fn jumps(
+    rt: &runtime::Runtime,
+    join: &Joiner<'_>,
+    out: &mut Sink,
+    p: &Params,
+    now: &[Series],
+    baseline: &[Series],
+) {
+    let base: BTreeMap<(&str, &str), f64> = baseline
+        .iter()
+        .filter_map(|s| Some(((s.label("namespace"), s.label("pod")), s.last()?)))
+        .collect();
+    let mut owners: BTreeMap<Subject, Vec<(&Series, f64)>> = BTreeMap::new();
+    for s in now {
+        let (ns, pod) = (s.label("namespace"), s.label("pod"));
+        let Some(&b) = base.get(&(ns, pod)) else {
+            continue;
+        };
+        let owner = join.workload_of(ns, pod);
+        if owner.kind != "Pod" {
+            owners.entry(owner).or_default().push((s, b));
+        }
+    }
+    for (owner, pods) in owners {
+        if pods.len() < 2 {
+            continue;
+        }
+        let jumped = |s: &Series, b: f64, t: f64| {
+            s.at(t)
+                .is_some_and(|v| v > b * p.jump_factor && v - b > p.jump_min_cores)
+        };
+        let share: Vec<(f64, f64)> = rt
+            .steps()
+            .map(|t| {
+                let n = pods.iter().filter(|(s, b)| jumped(s, *b, t)).count();
+                (t, n as f64 / pods.len() as f64)
+            })
+            .collect();
+        let r = runs(&share, rt.step, |_, v| v >= p.nodes_fraction);
+        let Some((from, to, d)) = longest(&r, rt.step).filter(|l| l.2 >= p.min_duration) else {
+            continue;
+        };
+        let hit: Vec<&(&Series, f64)> = pods.iter().filter(|(s, b)| jumped(s, *b, to)).collect();
+        let mean_now =
+            hit.iter().filter_map(|(s, _)| s.at(to)).sum::<f64>() / hit.len().max(1) as f64;
+        let mean_base = hit.iter().map(|(_, b)| b).sum::<f64>() / hit.len().max(1) as f64;
+        join.report(
+            out,
+            &owner,
+            None,
+            format!(
+                "{} of its {} pods used {mean_now:.2} cores each against a 7-day p95 of {mean_base:.2} for {} ({}): the same jump on many nodes at once is what a miner looks like",
+                hit.len(),
+                pods.len(),
+                minutes(d),
+                span(from, to)
+            ),
+        );
     }
 }
 
