@@ -121,8 +121,20 @@ fn ready(url: &str) -> bool {
     matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
 }
 
-/// Backfills `om` and serves it. Fails loudly when the binaries are missing.
+/// Backfills `om` and serves it over plain HTTP. Fails loudly when the binaries are missing.
 fn serve(om: &str) -> Server {
+    serve_with(om, None)
+}
+
+/// TLS and basic auth for [`serve_with`]: Prometheus's `--web.config.file`.
+struct Web {
+    /// The web config (paths relative to the fixtures directory are made absolute).
+    config: String,
+    /// Readiness probe for a server that `ready` (plain HTTP) cannot talk to.
+    ready: fn(&str) -> bool,
+}
+
+fn serve_with(om: &str, web: Option<&Web>) -> Server {
     let (Some(promtool), Some(prometheus)) = (which("promtool"), which("prometheus")) else {
         panic!(
             "`promtool` and `prometheus` must be on PATH for these tests: run scripts/test-all, \
@@ -147,13 +159,22 @@ fn serve(om: &str) -> Server {
     );
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 1m\n").expect("write config");
+    let web_config = dir.path().join("web.yml");
+    if let Some(web) = web {
+        std::fs::write(&web_config, &web.config).expect("write web config");
+    }
+    let scheme = if web.is_some() { "https" } else { "http" };
     // The port may be taken between choosing and binding: try a few.
     for _attempt in 0..3 {
         let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
+        let url = format!("{scheme}://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
+        let mut command = Command::new(&prometheus);
+        if web.is_some() {
+            command.arg(format!("--web.config.file={}", web_config.display()));
+        }
         let mut process = Guard(
-            Command::new(&prometheus)
+            command
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!("--storage.tsdb.path={}", data.display()))
                 .arg("--storage.tsdb.retention.time=3650d")
@@ -165,7 +186,7 @@ fn serve(om: &str) -> Server {
         );
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if ready(&url) {
+            if web.map_or(ready(&url), |w| (w.ready)(&url)) {
                 return Server {
                     _process: process,
                     url,
@@ -885,4 +906,106 @@ fn docs_list_every_signal() {
             "docs/prometheus.md's signal list was stale; it has been regenerated (outside CI): commit it"
         );
     }
+}
+
+/// The bcrypt hash of `TEST_PASSWORD` (cost 4, so the test stays fast).
+const TEST_PASSWORD: &str = "s3cret-for-tests";
+const TEST_PASSWORD_HASH: &str = "$2b$04$3S2g1EG8GZLVdkM/Ty.CROeSS2TOYdjDSi1vaPfyn8IiZbyzovrcq";
+
+fn fixtures() -> PathBuf {
+    repo().join("tests/fixtures/prometheus")
+}
+
+/// HTTPS with a private CA and basic auth, as real deployments run it: the CA file, the
+/// insecure escape hatch and credentials all go through the real server.
+#[test]
+fn https_and_basic_auth_against_a_real_prometheus() {
+    let layout = layout();
+    let f = fixtures();
+    let web = Web {
+        config: format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  hindsight: {TEST_PASSWORD_HASH}\n",
+            f.join("server.pem").display(),
+            f.join("server.key").display()
+        ),
+        ready: |url| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let Ok(pem) = std::fs::read(fixtures().join("ca.pem")) else {
+                return false;
+            };
+            let Ok(certs) = reqwest::Certificate::from_pem_bundle(&pem) else {
+                return false;
+            };
+            reqwest::blocking::Client::builder()
+                .tls_certs_only(certs)
+                .timeout(Duration::from_secs(2))
+                .build()
+                .ok()
+                .and_then(|c| {
+                    c.get(format!("{url}/-/ready"))
+                        .basic_auth("hindsight", Some(TEST_PASSWORD))
+                        .send()
+                        .ok()
+                })
+                .is_some_and(|r| r.status().is_success())
+        },
+    };
+    let server = serve_with(&layout.om, Some(&web));
+    let (rule, end) = layout.examples[0];
+    let ca = f.join("ca.pem");
+    let ca = ca.to_str().expect("utf-8 path");
+    let run = |extra: &[&str], password: &str| -> (serde_json::Value, i32) {
+        let end = end.to_string();
+        let out = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+            .args([
+                "scan",
+                "--prometheus",
+                &server.url,
+                "--window",
+                "45m",
+                "--end",
+                &end,
+            ])
+            .args(["--format", "json"])
+            .args(extra)
+            .env("HINDSIGHT_PROMETHEUS_PASSWORD", password)
+            .output()
+            .expect("run hindsight");
+        let json = serde_json::from_slice(&out.stdout).expect("JSON report");
+        (json, out.status.code().unwrap_or(-1))
+    };
+    let error = |r: &serde_json::Value| r["errors"][0]["message"].as_str().unwrap_or("").to_owned();
+
+    let (report, _) = run(
+        &["--prometheus-ca", ca, "--prometheus-user", "hindsight"],
+        TEST_PASSWORD,
+    );
+    assert!(
+        report["errors"].as_array().is_some_and(Vec::is_empty),
+        "{report:#}"
+    );
+    assert!(!findings_of(&report, rule).is_empty(), "{report:#}");
+
+    let (report, code) = run(
+        &["--prometheus-ca", ca, "--prometheus-user", "hindsight"],
+        "wrong",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        error(&report).contains("refused the credentials (HTTP 401)"),
+        "{report:#}"
+    );
+
+    let (report, code) = run(&["--prometheus-user", "hindsight"], TEST_PASSWORD);
+    assert_eq!(code, 2);
+    assert!(
+        error(&report).contains("cannot connect to Prometheus"),
+        "{report:#}"
+    );
+
+    let (report, _) = run(
+        &["--prometheus-insecure", "--prometheus-user", "hindsight"],
+        TEST_PASSWORD,
+    );
+    assert!(!findings_of(&report, rule).is_empty(), "{report:#}");
 }

@@ -253,9 +253,15 @@ impl Client {
                 seconds: self.timeout.as_secs().max(1),
             }
         } else {
+            let mut message = chain(&e);
+            if message.contains("certificate") || message.contains("UnknownIssuer") {
+                message.push_str(
+                    " (a private CA? pass --prometheus-ca FILE, or --prometheus-insecure as a last resort)",
+                );
+            }
             Error::Connect {
                 url: self.base.clone(),
-                message: chain(&e),
+                message,
             }
         }
     }
