@@ -999,7 +999,8 @@ fn https_and_basic_auth_against_a_real_prometheus() {
     let (report, code) = run(&["--prometheus-user", "hindsight"], TEST_PASSWORD);
     assert_eq!(code, 2);
     assert!(
-        error(&report).contains("cannot connect to Prometheus"),
+        error(&report).contains("cannot connect to Prometheus")
+            && error(&report).contains("--prometheus-ca"),
         "{report:#}"
     );
 
