@@ -291,6 +291,50 @@ mod tests {
         assert_eq!(strip_suffix("-x", 1), None);
     }
 
+    fn runtime() -> Runtime {
+        Runtime {
+            source: std::sync::Arc::from("http://prom:9090"),
+            start: 0.0,
+            end: 600.0,
+            step: 60.0,
+            signals: Default::default(),
+        }
+    }
+
+    #[test]
+    fn loaded_pods_join_through_replicasets_to_deployments() {
+        let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec: {template: {spec: {containers: [{name: a}]}}}\n---\napiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: api-7d9f8\n  namespace: shop\n  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: api, controller: true}]\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: api-7d9f8-x2x4z\n  namespace: shop\n  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: api-7d9f8, controller: true}]\nspec: {nodeName: node-a, containers: [{name: a}]}\n";
+        let loaded = crate::load::load_bytes(std::sync::Arc::from("s.yaml"), yaml.as_bytes(), None);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let rt = runtime();
+        let cx = Context::new(&loaded.objects).with_metrics(Some(&rt));
+        let join = Joiner::new(&cx, &rt);
+        let owner = join.workload_of("shop", "api-7d9f8-x2x4z");
+        assert_eq!(owner.describe(), "Deployment shop/api");
+        assert_eq!(join.node_of("shop", "api-7d9f8-x2x4z"), Some("node-a"));
+        static META: crate::rules::Meta = crate::rules::Meta {
+            id: "test.rule",
+            title: "",
+            severity: crate::rules::Severity::Low,
+            stories: &[],
+            needs: crate::rules::Needs::Metrics,
+            rationale: "",
+            remediation: "",
+            example: "",
+        };
+        let mut out = Sink::new(&META);
+        join.report(&mut out, &owner, None, "m".into());
+        join.report(&mut out, &Subject::node("node-b"), None, "m".into());
+        assert_eq!(&*out.findings[0].location.file, "s.yaml");
+        assert_eq!(out.findings[0].location.line, 1);
+        assert_eq!(out.findings[1].object.to_string(), "Node node-b");
+        assert_eq!(out.findings[1].object.api_version, "v1");
+        assert_eq!(&*out.findings[1].location.file, "http://prom:9090");
+        assert_eq!(out.findings[1].location.line, 0);
+        // A pod of another namespace with the same name pattern is not guessed into `api`.
+        assert_eq!(join.workload_of("other", "api-7d9f8-zzzzz").kind, "Pod");
+    }
+
     #[test]
     fn spans_read_well() {
         assert_eq!(
