@@ -14,12 +14,14 @@ use crate::node::Node;
 use crate::runtime::Runtime;
 use crate::stories::Story;
 
+pub mod aws_cni;
 pub mod cpu;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod resources;
 pub mod security;
 pub mod stateful;
 pub mod workload;
@@ -112,13 +114,19 @@ pub struct Rule {
 
 /// The registry, sorted by id.
 pub static ALL: &[&Rule] = &[
+    &aws_cni::external_snat::RULE,
     &cpu::throttled_despite_low_usage::RULE,
     &logging::shipper_stalled::RULE,
+    &logging::shipper_without_position_db::RULE,
     &memory::oom_kills::RULE,
     &network::tcp_retransmits::RULE,
     &node::cpu_saturated_colocated::RULE,
+    &resources::missing_memory_limit::RULE,
+    &resources::missing_requests::RULE,
     &security::unexplained_cpu_burn::RULE,
+    &stateful::no_disruption_budget::RULE,
     &stateful::replica_ready_but_unsynced::RULE,
+    &stateful::weak_readiness_probe::RULE,
     &workload::replicas_without_spread::RULE,
 ];
 
@@ -388,6 +396,17 @@ pub struct RunResult {
     pub not_run: Vec<&'static str>,
     /// Why rules that could run anyway did not judge (absent metric families), one line each.
     pub not_run_reasons: Vec<String>,
+}
+
+/// Test support: a path under the shared corpus (`../shared/corpus/<rel>` beside the checkout,
+/// or two levels up for a worktree), when it exists. Tests skip with a notice otherwise.
+#[cfg(test)]
+pub(crate) fn shared_corpus(rel: &str) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../shared/corpus", "../../shared/corpus"]
+        .iter()
+        .map(|base| root.join(base).join(rel))
+        .find(|p| p.exists())
 }
 
 /// Test support: load YAML, run one rule, return its findings.
