@@ -476,19 +476,19 @@ const STORY_CASES: &[(&str, &str, &str)] = &[
         "buffer",
         "cpu.throttled-despite-low-usage",
         r#"
-# Buffer: a multi-threaded API throttled in most CFS periods at a fraction of its 2-core limit,
-# on Amazon Linux 2 nodes running 4.14.138 (the CFS quota bug, fixed in 4.14.154).
-container_cpu_cfs_periods_total{namespace="buffer",pod="api-7d9f8-x2x4z",container="api",node="ip-10-0-1-11"} rate 10
-container_cpu_cfs_throttled_periods_total{namespace="buffer",pod="api-7d9f8-x2x4z",container="api",node="ip-10-0-1-11"} rate 7
-container_cpu_usage_seconds_total{namespace="buffer",pod="api-7d9f8-x2x4z",container="api",node="ip-10-0-1-11"} rate 0.35
-kube_pod_container_resource_limits{namespace="buffer",pod="api-7d9f8-x2x4z",container="api",resource="cpu",unit="core"} gauge 2
-container_cpu_cfs_periods_total{namespace="buffer",pod="api-7d9f8-k5l6m",container="api",node="ip-10-0-1-12"} rate 10
-container_cpu_cfs_throttled_periods_total{namespace="buffer",pod="api-7d9f8-k5l6m",container="api",node="ip-10-0-1-12"} rate 6
-container_cpu_usage_seconds_total{namespace="buffer",pod="api-7d9f8-k5l6m",container="api",node="ip-10-0-1-12"} rate 0.3
-kube_pod_container_resource_limits{namespace="buffer",pod="api-7d9f8-k5l6m",container="api",resource="cpu",unit="core"} gauge 2
-kube_pod_info{namespace="buffer",pod="api-7d9f8-x2x4z",node="ip-10-0-1-11",created_by_kind="ReplicaSet",created_by_name="api-7d9f8"} gauge 1
-kube_pod_info{namespace="buffer",pod="api-7d9f8-k5l6m",node="ip-10-0-1-12",created_by_kind="ReplicaSet",created_by_name="api-7d9f8"} gauge 1
-kube_replicaset_owner{namespace="buffer",replicaset="api-7d9f8",owner_kind="Deployment",owner_name="api"} gauge 1
+# Buffer: the landing page, multi-threaded, throttled in most CFS periods at a fraction of its
+# CPU limit, on Amazon Linux 2 nodes running 4.14.138 (the CFS quota bug, fixed in 4.14.154).
+container_cpu_cfs_periods_total{namespace="publish",pod="landing-7d9f8-x2x4z",container="landing",node="ip-10-0-1-11"} rate 10
+container_cpu_cfs_throttled_periods_total{namespace="publish",pod="landing-7d9f8-x2x4z",container="landing",node="ip-10-0-1-11"} rate 7
+container_cpu_usage_seconds_total{namespace="publish",pod="landing-7d9f8-x2x4z",container="landing",node="ip-10-0-1-11"} rate 0.35
+kube_pod_container_resource_limits{namespace="publish",pod="landing-7d9f8-x2x4z",container="landing",resource="cpu",unit="core"} gauge 2
+container_cpu_cfs_periods_total{namespace="publish",pod="landing-7d9f8-k5l6m",container="landing",node="ip-10-0-1-12"} rate 10
+container_cpu_cfs_throttled_periods_total{namespace="publish",pod="landing-7d9f8-k5l6m",container="landing",node="ip-10-0-1-12"} rate 6
+container_cpu_usage_seconds_total{namespace="publish",pod="landing-7d9f8-k5l6m",container="landing",node="ip-10-0-1-12"} rate 0.3
+kube_pod_container_resource_limits{namespace="publish",pod="landing-7d9f8-k5l6m",container="landing",resource="cpu",unit="core"} gauge 2
+kube_pod_info{namespace="publish",pod="landing-7d9f8-x2x4z",node="ip-10-0-1-11",created_by_kind="ReplicaSet",created_by_name="landing-7d9f8"} gauge 1
+kube_pod_info{namespace="publish",pod="landing-7d9f8-k5l6m",node="ip-10-0-1-12",created_by_kind="ReplicaSet",created_by_name="landing-7d9f8"} gauge 1
+kube_replicaset_owner{namespace="publish",replicaset="landing-7d9f8",owner_kind="Deployment",owner_name="landing"} gauge 1
 kube_node_info{node="ip-10-0-1-11",kernel_version="4.14.138-114.102.amzn2.x86_64",os_image="Amazon Linux 2"} gauge 1
 kube_node_info{node="ip-10-0-1-12",kernel_version="4.14.138-114.102.amzn2.x86_64",os_image="Amazon Linux 2"} gauge 1
 "#,
@@ -535,13 +535,13 @@ kube_pod_info{namespace="logging",pod="fluent-bit-m4n5b",node="node-3",created_b
         "flant",
         "stateful.replica-ready-but-unsynced",
         r#"
-# Flant: the new replica rfr-redis-1 passed its ping readiness probe during a full sync.
-redis_master_link_up{namespace="redis",pod="rfr-redis-1",master_host="10.2.0.14",master_port="6379"} gauge 0
-redis_master_sync_in_progress{namespace="redis",pod="rfr-redis-1",master_host="10.2.0.14",master_port="6379"} gauge 1
-kube_pod_status_ready{namespace="redis",pod="rfr-redis-1",condition="true"} gauge 1
-kube_pod_status_ready{namespace="redis",pod="rfr-redis-0",condition="true"} gauge 1
-kube_pod_info{namespace="redis",pod="rfr-redis-1",node="node-2",created_by_kind="StatefulSet",created_by_name="rfr-redis"} gauge 1
-kube_pod_info{namespace="redis",pod="rfr-redis-0",node="node-1",created_by_kind="StatefulSet",created_by_name="rfr-redis"} gauge 1
+# Flant: the new replica sessions-redis-1 passed its ping readiness probe during a full sync.
+redis_master_link_up{namespace="web",pod="sessions-redis-1",master_host="10.2.0.14",master_port="6379"} gauge 0
+redis_master_sync_in_progress{namespace="web",pod="sessions-redis-1",master_host="10.2.0.14",master_port="6379"} gauge 1
+kube_pod_status_ready{namespace="web",pod="sessions-redis-1",condition="true"} gauge 1
+kube_pod_status_ready{namespace="web",pod="sessions-redis-0",condition="true"} gauge 1
+kube_pod_info{namespace="web",pod="sessions-redis-1",node="node-2",created_by_kind="StatefulSet",created_by_name="sessions-redis"} gauge 1
+kube_pod_info{namespace="web",pod="sessions-redis-0",node="node-1",created_by_kind="StatefulSet",created_by_name="sessions-redis"} gauge 1
 "#,
     ),
     (
@@ -798,6 +798,26 @@ fn findings_join_to_loaded_manifests_and_stories_fire() {
             assert_eq!(
                 f[0]["severity"], "high",
                 "4.14.138 nodes raise the severity: {report:#}"
+            );
+        }
+        // With the story's manifests (written by the static-rules work), the runtime finding
+        // lands on the manifest that declares the workload.
+        let on_manifest: &[(&str, &str, &str)] = &[
+            ("buffer", "Deployment", "landing"),
+            ("flant", "StatefulSet", "sessions-redis"),
+            ("prometheuskube", "DaemonSet", "fluent-bit"),
+        ];
+        if let Some((_, kind, name)) = on_manifest.iter().find(|(s, _, _)| s == story) {
+            let dir = repo().join("examples/failure-stories").join(story);
+            let (report, _) = scan(&server.url, story_end(i), &[dir.to_str().expect("utf-8")]);
+            let f = findings_of(&report, rule);
+            assert!(
+                f.iter().any(|f| f["object"]["kind"] == *kind
+                    && f["object"]["name"] == *name
+                    && f["location"]["file"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(".yaml"))),
+                "story {story}: {rule} should land on {kind} {name} in its manifest: {report:#}"
             );
         }
         let path = repo()
