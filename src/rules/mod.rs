@@ -16,6 +16,7 @@ use crate::stories::Story;
 
 pub mod aws_cni;
 pub mod cpu;
+pub mod exposure;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
@@ -116,6 +117,8 @@ pub struct Rule {
 pub static ALL: &[&Rule] = &[
     &aws_cni::external_snat::RULE,
     &cpu::throttled_despite_low_usage::RULE,
+    &exposure::public_dashboard::RULE,
+    &exposure::public_load_balancer::RULE,
     &logging::shipper_stalled::RULE,
     &logging::shipper_without_position_db::RULE,
     &memory::oom_kills::RULE,
@@ -123,6 +126,10 @@ pub static ALL: &[&Rule] = &[
     &node::cpu_saturated_colocated::RULE,
     &resources::missing_memory_limit::RULE,
     &resources::missing_requests::RULE,
+    &security::host_namespaces::RULE,
+    &security::privileged_container::RULE,
+    &security::runs_as_root::RULE,
+    &security::sensitive_host_mount::RULE,
     &security::unexplained_cpu_burn::RULE,
     &stateful::no_disruption_budget::RULE,
     &stateful::replica_ready_but_unsynced::RULE,
