@@ -12,6 +12,7 @@ pub mod model;
 pub mod node;
 pub mod report;
 pub mod rules;
+pub mod sources;
 pub mod stories;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 //!
 //! Invariants: no IO, no network, cannot fail. Broken or unusual objects simply yield less.
 
+pub mod cluster;
+pub mod kernel;
 pub mod security;
 pub mod selector;
 

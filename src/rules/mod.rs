@@ -13,6 +13,13 @@ use crate::model::Index;
 use crate::node::Node;
 use crate::stories::Story;
 
+pub mod cpu;
+pub mod events;
+#[cfg(test)]
+pub(crate) mod live_fixtures;
+pub mod logging;
+pub mod memory;
+pub mod node;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -102,7 +109,17 @@ pub struct Rule {
 }
 
 /// The registry, sorted by id.
-pub static ALL: &[&Rule] = &[&workload::replicas_without_spread::RULE];
+pub static ALL: &[&Rule] = &[
+    &cpu::limits_on_affected_kernel::RULE,
+    &events::warnings::RULE,
+    &logging::shipper_missing_on_nodes::RULE,
+    &memory::oom_killed::RULE,
+    &node::kernel_cfs_quota_bug::RULE,
+    &node::not_ready::RULE,
+    &workload::replicas_colocated::RULE,
+    &workload::replicas_without_spread::RULE,
+    &workload::unavailable::RULE,
+];
 
 /// Looks a rule up by id.
 pub fn find(id: &str) -> Option<&'static Rule> {
@@ -112,18 +129,25 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 /// What rules see: the objects, indexed.
 pub struct Context<'a> {
     pub index: Index<'a>,
+    /// Live state is present (a Node, or a Pod with status): `Needs::Cluster` rules run.
+    pub live: bool,
 }
 
 impl<'a> Context<'a> {
     pub fn new(objects: &'a [Object]) -> Self {
         Context {
             index: Index::new(objects),
+            live: crate::model::cluster::has_live_state(objects),
         }
     }
 
     /// Whether live cluster state is available for rules that need it.
     pub fn has(&self, needs: Needs) -> bool {
-        matches!(needs, Needs::Manifests)
+        match needs {
+            Needs::Manifests => true,
+            Needs::Cluster => self.live,
+            Needs::Metrics => false,
+        }
     }
 }
 
@@ -368,6 +392,29 @@ mod tests {
                 "{} should live in {}",
                 rule.meta.id,
                 file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn every_cluster_example_fires_its_own_rule_with_live_state() {
+        for rule in ALL.iter().filter(|r| r.meta.needs == Needs::Cluster) {
+            let loaded = crate::load::load_bytes(
+                Arc::from("example.json"),
+                rule.meta.example.as_bytes(),
+                None,
+            );
+            assert!(
+                loaded.errors.is_empty(),
+                "{}: {:?}",
+                rule.meta.id,
+                loaded.errors
+            );
+            let findings = check(rule, rule.meta.example);
+            assert!(
+                findings.iter().any(|f| f.rule == rule.meta.id),
+                "the example of {} does not fire it",
+                rule.meta.id
             );
         }
     }

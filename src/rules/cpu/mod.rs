@@ -1,0 +1,2 @@
+//! Rules about CPU limits and throttling.
+pub mod limits_on_affected_kernel;

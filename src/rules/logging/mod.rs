@@ -1,0 +1,2 @@
+//! Rules about log shipping.
+pub mod shipper_missing_on_nodes;

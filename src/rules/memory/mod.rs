@@ -1,0 +1,2 @@
+//! Rules about memory limits and OOM kills.
+pub mod oom_killed;
