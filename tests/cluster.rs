@@ -100,7 +100,7 @@ fn live_scan_reads_every_kind_paginated_and_names_the_partial_picture() {
     let errors = messages(&run.report, "errors");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].starts_with("partial picture: CronJob (`batch/v1/cronjobs`) could not be read (403: 403 Forbidden: cronjobs.batch is forbidden"),
+        errors[0].starts_with("partial picture: CronJob (`batch/v1/cronjobs`) could not be read (403: Forbidden: cronjobs.batch is forbidden"),
         "{}",
         errors[0]
     );

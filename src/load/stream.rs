@@ -95,10 +95,10 @@ fn split(reader: &mut impl Read, tx: std::sync::mpsc::SyncSender<Batch>) -> Opti
         if splitter.scan(&mut batch).is_err() {
             return None;
         }
-        if batch.1.len() >= BATCH_ITEMS || batch.0.len() >= BATCH_BYTES {
-            if tx.send(std::mem::take(&mut batch)).is_err() {
-                break;
-            }
+        if (batch.1.len() >= BATCH_ITEMS || batch.0.len() >= BATCH_BYTES)
+            && tx.send(std::mem::take(&mut batch)).is_err()
+        {
+            break;
         }
         if read == 0 {
             break;

@@ -319,7 +319,10 @@ async fn list_kind(
             .list(&params)
             .map_err(|e| unreadable(None, e.to_string()))?;
         let text = client.request_text(request).await.map_err(|e| match &e {
-            kube::Error::Api(status) => unreadable(Some(status.code), describe(&e)),
+            kube::Error::Api(status) => unreadable(
+                Some(status.code),
+                format!("{}: {}", status.reason, status.message),
+            ),
             _ => unreadable(None, describe(&e)),
         })?;
         let page: Page = serde_json::from_str(&text)

@@ -58,10 +58,12 @@ const RESOURCES: &[(&str, &str, &str, bool)] = &[
     ),
 ];
 
+/// Request targets (path and query) in arrival order, with the Authorization header.
+pub type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 pub struct FakeApi {
     pub port: u16,
-    /// Request targets (path and query) in arrival order, with the Authorization header.
-    pub requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    pub requests: RequestLog,
 }
 
 pub struct Config {
@@ -101,7 +103,7 @@ pub fn start(config: Config) -> FakeApi {
 
 type State = (HashMap<&'static str, Vec<Value>>, Config);
 
-fn serve(stream: TcpStream, state: &State, log: &Mutex<Vec<(String, Option<String>)>>) {
+fn serve(stream: TcpStream, state: &State, log: &RequestLog) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut writer = stream.try_clone().expect("clone stream");
     let mut reader = BufReader::new(stream);
