@@ -57,12 +57,7 @@ fn managed_fields(manager: &str, status: bool) -> Value {
         "apiVersion": "v1", "fieldsType": "FieldsV1",
         "fieldsV1": {"f:metadata": {"f:generateName": {}, "f:labels": {".": {}, "f:app": {}, "f:pod-template-hash": {}},
             "f:ownerReferences": {".": {}, "k:{\"uid\":\"x\"}": {}}},
-            "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:env": {".": {}, "k:{\"name\":\"LOG_LEVEL\"}": {".": {}, "f:name": {}, "f:value": {}}},
-                "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:ports": {".": {}, "k:{\"containerPort\":8080,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}, "f:name": {}, "f:protocol": {}}},
-                "f:readinessProbe": {".": {}, "f:failureThreshold": {}, "f:httpGet": {".": {}, "f:path": {}, "f:port": {}, "f:scheme": {}}, "f:periodSeconds": {}},
-                "f:resources": {".": {}, "f:limits": {".": {}, "f:cpu": {}, "f:memory": {}}, "f:requests": {".": {}, "f:cpu": {}, "f:memory": {}}},
-                "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
-                "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}},
+            "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:image": {}, "f:name": {}, "f:resources": {}}}}},
         "manager": manager, "operation": "Update", "time": "2026-11-20T10:00:00Z"
     })];
     if status {
@@ -164,7 +159,7 @@ fn pod(
             "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-20T09:59:00Z", "prometheus.io/port": "9090", "prometheus.io/scrape": "true"},
             "creationTimestamp": "2026-11-20T10:00:00Z", "generateName": format!("{owner}-"),
             "labels": {"app": app, "app.kubernetes.io/name": app, "app.kubernetes.io/part-of": ns, "pod-template-hash": "5d8f7c9b6"},
-            "managedFields": managed_fields("kube-controller-manager", true),
+            "managedFields": managed_fields("kube-controller-manager", false),
             "name": name, "namespace": ns,
             "ownerReferences": [{"apiVersion": "apps/v1", "blockOwnerDeletion": true, "controller": true, "kind": owner_kind, "name": owner, "uid": rng.uid()}],
             "resourceVersion": format!("{}", 2_000_000 + rng.below(1_000_000)), "uid": rng.uid()
@@ -187,8 +182,7 @@ fn pod(
                             {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists", "tolerationSeconds": 300}],
             "volumes": [{"name": "kube-api-access-x2x9z", "projected": {"defaultMode": 420, "sources": [
                 {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}], "name": "kube-root-ca.crt"}},
-                {"downwardAPI": {"items": [{"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}}]}}]
+                {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}], "name": "kube-root-ca.crt"}}]}}]
         },
         "status": {
             "conditions": [
