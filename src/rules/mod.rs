@@ -13,13 +13,18 @@ use crate::model::Index;
 use crate::node::Node;
 use crate::stories::Story;
 
+pub mod aws_cni;
 pub mod cpu;
 pub mod events;
+pub mod exposure;
 #[cfg(test)]
 pub(crate) mod live_fixtures;
 pub mod logging;
 pub mod memory;
 pub mod node;
+pub mod resources;
+pub mod security;
+pub mod stateful;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -110,12 +115,24 @@ pub struct Rule {
 
 /// The registry, sorted by id.
 pub static ALL: &[&Rule] = &[
+    &aws_cni::external_snat::RULE,
     &cpu::limits_on_affected_kernel::RULE,
     &events::warnings::RULE,
+    &exposure::public_dashboard::RULE,
+    &exposure::public_load_balancer::RULE,
     &logging::shipper_missing_on_nodes::RULE,
+    &logging::shipper_without_position_db::RULE,
     &memory::oom_killed::RULE,
     &node::kernel_cfs_quota_bug::RULE,
     &node::not_ready::RULE,
+    &resources::missing_memory_limit::RULE,
+    &resources::missing_requests::RULE,
+    &security::host_namespaces::RULE,
+    &security::privileged_container::RULE,
+    &security::runs_as_root::RULE,
+    &security::sensitive_host_mount::RULE,
+    &stateful::no_disruption_budget::RULE,
+    &stateful::weak_readiness_probe::RULE,
     &workload::replicas_colocated::RULE,
     &workload::replicas_without_spread::RULE,
     &workload::unavailable::RULE,
@@ -333,6 +350,17 @@ pub struct RunResult {
     pub findings: Vec<Finding>,
     pub internal_errors: Vec<String>,
     pub not_run: Vec<&'static str>,
+}
+
+/// Test support: a path under the shared corpus (`../shared/corpus/<rel>` beside the checkout,
+/// or two levels up for a worktree), when it exists. Tests skip with a notice otherwise.
+#[cfg(test)]
+pub(crate) fn shared_corpus(rel: &str) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../shared/corpus", "../../shared/corpus"]
+        .iter()
+        .map(|base| root.join(base).join(rel))
+        .find(|p| p.exists())
 }
 
 /// Test support: load YAML, run one rule, return its findings.

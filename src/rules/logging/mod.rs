@@ -1,2 +1,3 @@
-//! Rules about log shipping.
+//! Rules about node log shippers (PrometheusKube).
 pub mod shipper_missing_on_nodes;
+pub mod shipper_without_position_db;
