@@ -287,6 +287,27 @@ mod tests {
     }
 
     #[test]
+    fn controlled_objects_are_not_workloads_of_their_own() {
+        let o = objects(
+            r#"{"apiVersion":"v1","kind":"List","items":[
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"api","namespace":"web"},"spec":{"template":{"spec":{"containers":[]}}}},
+            {"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"api-1","namespace":"web","ownerReferences":[{"kind":"Deployment","name":"api","controller":true}]},"spec":{"template":{"spec":{"containers":[]}}}},
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"api-1-a","namespace":"web","ownerReferences":[{"kind":"ReplicaSet","name":"api-1","controller":true}]},"spec":{"containers":[]}},
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"orphan","namespace":"web","ownerReferences":[{"kind":"ReplicaSet","name":"gone","controller":true}]},"spec":{"containers":[]}}]}"#,
+        );
+        let index = Index::new(&o);
+        let names: Vec<&str> = index
+            .workloads
+            .iter()
+            .map(|w| w.object.name.as_str())
+            .collect();
+        assert_eq!(names, ["api", "orphan"]);
+        let owners = Owners::new(&index);
+        let top = owners.top_owner(&o[2]).expect("owned");
+        assert_eq!((top.0.as_str(), top.1.as_str()), ("Deployment", "api"));
+    }
+
+    #[test]
     fn live_state_and_cores() {
         let manifests = objects(
             r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[]}}"#,
