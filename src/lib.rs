@@ -12,6 +12,7 @@ pub mod model;
 pub mod node;
 pub mod report;
 pub mod rules;
+pub mod serve;
 pub mod stories;
 
 use std::collections::HashMap;

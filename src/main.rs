@@ -10,6 +10,10 @@ use hindsight::report::{self, Format};
 use hindsight::{docs, rules};
 
 fn main() -> ExitCode {
+    // rustls picks its crypto at run time; with ring the only provider compiled in this cannot
+    // fail, and installing it explicitly keeps a stray aws-lc-rs feature from making rustls panic
+    // (deps.md §5).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
@@ -55,6 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(2)
             }
         },
+        Command::Serve(args) => hindsight::serve::main(args),
         Command::Stories => {
             stdout.write_all(docs::stories_text().as_bytes())?;
             Ok(0)

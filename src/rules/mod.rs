@@ -13,6 +13,7 @@ use crate::model::Index;
 use crate::node::Node;
 use crate::stories::Story;
 
+pub mod webhook;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -102,7 +103,10 @@ pub struct Rule {
 }
 
 /// The registry, sorted by id.
-pub static ALL: &[&Rule] = &[&workload::replicas_without_spread::RULE];
+pub static ALL: &[&Rule] = &[
+    &webhook::unscoped_or_unavailable::RULE,
+    &workload::replicas_without_spread::RULE,
+];
 
 /// Looks a rule up by id.
 pub fn find(id: &str) -> Option<&'static Rule> {
