@@ -832,38 +832,57 @@ async fn a_rotated_certificate_is_served_while_requests_flow() {
     let (_, r) = post(&keepalive, &server, &body).await;
     assert_eq!(r["response"]["allowed"], true);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let traffic = {
         let stop = stop.clone();
+        let accepted = accepted.clone();
         let url = server.url("/validate");
         let body = body.clone();
         tokio::spawn(async move {
-            let (mut ok, mut refused) = (0u32, 0u32);
+            // (when, accepted) for every request.
+            let mut seen: Vec<(Instant, bool)> = Vec::new();
             for _ in 0..2000 {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                match flowing.post(&url).json(&body).send().await {
+                let ok = match flowing.post(&url).json(&body).send().await {
                     Ok(r) => {
                         let v: Value = r.json().await.expect("json");
                         assert_eq!(
                             v["response"]["uid"], "rot",
                             "a wrong answer during rotation"
                         );
-                        ok += 1;
+                        accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        true
                     }
                     // After the swap, new handshakes present a certificate the old CA refuses.
-                    Err(_) => refused += 1,
-                }
+                    Err(_) => false,
+                };
+                seen.push((Instant::now(), ok));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            (ok, refused)
+            seen
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = Instant::now();
+    while accepted.load(std::sync::atomic::Ordering::Relaxed) < 5 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "no traffic before the rotation:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Another file changing in the same directory is not a rotation.
+    std::fs::write(server.dir().join("unrelated.log"), "x").expect("write");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let text = metrics_text(&keepalive, &server).await;
+    assert!(!text.contains("hindsight_tls_reloads_total{"), "{text}");
 
     let new = pki("v2");
-    project_secret(server.dir(), "..v2", &new);
     let rotated = Instant::now();
+    project_secret(server.dir(), "..v2", &new);
     let new_client = fresh_client(&new.ca_pem);
     let mut served_new = None;
     while rotated.elapsed() < Duration::from_secs(10) {
@@ -883,11 +902,19 @@ async fn a_rotated_certificate_is_served_while_requests_flow() {
     let took = served_new
         .unwrap_or_else(|| panic!("new certificate not served within 10 s:\n{}", server.log()));
     assert!(took < Duration::from_secs(3), "rotation took {took:?}");
+    // Let the old-CA traffic run on past the swap, then check what it saw: every request before
+    // the swap accepted, and refusals once the new certificate is served.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (ok, refused) = traffic.await.expect("traffic task");
-    assert!(ok >= 5, "requests flowed before the rotation: {ok}");
+    let seen = traffic.await.expect("traffic task");
+    let before = seen.iter().filter(|(t, _)| *t < rotated).count();
+    assert!(before >= 5, "requests flowed before the rotation: {before}");
     assert!(
-        refused >= 1 || took < Duration::from_millis(100),
+        seen.iter().filter(|(t, _)| *t < rotated).all(|(_, ok)| *ok),
+        "a request failed before the rotation"
+    );
+    assert!(
+        seen.iter().any(|(t, ok)| !ok && *t >= rotated),
         "old CA still accepted after rotation"
     );
     // A fresh handshake with the old CA now fails: the old certificate is gone.

@@ -8,6 +8,7 @@
 //! the symlinks. Invariant: a failed reload (half-written pair, bad PEM) keeps serving the old
 //! certificate and is logged and counted; the next change retries.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,16 +23,29 @@ use super::metrics::Metrics;
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Watches the directories holding `paths` (non-recursively) and sends one `()` per settled
-/// burst of changes. The returned watcher must be kept alive for events to flow.
+/// burst of changes to those files. The returned watcher must be kept alive for events to flow.
+///
+/// Only events naming one of the files, or the kubelet's `..data` symlink (whose atomic swap
+/// changes every file in a Secret volume at once), count: other files in the same directory
+/// (a log file written next to the certificate, say) must not trigger reloads.
 pub fn watch_dirs(
     paths: &[PathBuf],
 ) -> notify::Result<(notify::RecommendedWatcher, mpsc::Receiver<()>)> {
+    let mut names: Vec<OsString> = paths
+        .iter()
+        .filter_map(|p| p.file_name().map(OsString::from))
+        .collect();
+    names.push(OsString::from("..data"));
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Reading the files (our own reload) produces access events: ignore them, or every
         // reload would trigger the next one.
         if let Ok(event) = event
             && !matches!(event.kind, EventKind::Access(_))
+            && event
+                .paths
+                .iter()
+                .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)))
         {
             let _ = raw_tx.send(());
         }
