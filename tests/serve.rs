@@ -1095,8 +1095,28 @@ static WITH_PANIC: &[&hindsight::rules::Rule] = &[
     &hindsight::rules::workload::replicas_without_spread::RULE,
 ];
 
+fn sleeps(_: &hindsight::rules::Context<'_>, _: &mut hindsight::rules::Sink) {
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+static SLEEPS: hindsight::rules::Rule = hindsight::rules::Rule {
+    meta: hindsight::rules::Meta {
+        id: "test.sleeps",
+        title: "sleeps",
+        severity: hindsight::rules::Severity::High,
+        stories: &[hindsight::stories::Story::Jetstack],
+        needs: hindsight::rules::Needs::Manifests,
+        rationale: "test",
+        remediation: "test",
+        example: "",
+    },
+    check: sleeps,
+};
+
 async fn in_process(
     mode: hindsight::serve::admission::FailureMode,
+    rules: &'static [&'static hindsight::rules::Rule],
+    request_timeout: Duration,
 ) -> (
     String,
     tokio::sync::oneshot::Sender<()>,
@@ -1119,8 +1139,8 @@ async fn in_process(
         },
         audit_every: Duration::from_secs(3600),
         state: None,
-        request_timeout: Duration::from_secs(4),
-        rules: WITH_PANIC,
+        request_timeout,
+        rules,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
@@ -1148,7 +1168,8 @@ async fn in_process(
 async fn a_panicking_rule_is_answered_per_failure_mode_and_the_server_survives() {
     use hindsight::serve::admission::FailureMode;
     for mode in [FailureMode::Allow, FailureMode::Deny] {
-        let (base, stop, task, pki, _dir) = in_process(mode).await;
+        let (base, stop, task, pki, _dir) =
+            in_process(mode, WITH_PANIC, Duration::from_secs(4)).await;
         let c = client(&pki.ca_pem);
         let body = review(
             "p-1",
@@ -1357,4 +1378,64 @@ fn which(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_evaluation_is_answered_per_failure_mode_in_time() {
+    use hindsight::serve::admission::FailureMode;
+    static WITH_SLOW: &[&hindsight::rules::Rule] = &[&SLEEPS];
+    let (base, stop, task, pki, _dir) =
+        in_process(FailureMode::Deny, WITH_SLOW, Duration::from_secs(1)).await;
+    let c = client(&pki.ca_pem);
+    let body = review(
+        "s-1",
+        DEPLOYMENT,
+        "CREATE",
+        "shop",
+        "api",
+        deployment("api", "shop", Some(1), None),
+        Value::Null,
+        false,
+    );
+    let started = Instant::now();
+    let r: Value = c
+        .post(format!("{base}/validate"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1400),
+        "answered after {took:?}, not at the evaluation timeout"
+    );
+    assert_eq!(r["response"]["uid"], "s-1");
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    assert!(
+        r["response"]["status"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("took longer than 750ms"),
+        "{r}"
+    );
+    let text = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("hindsight_internal_errors_total{kind=\"evaluation_timeout\"} 1"),
+        "{text}"
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("stops in time")
+        .expect("no panic");
 }
