@@ -13,6 +13,10 @@ use crate::model::Index;
 use crate::node::Node;
 use crate::stories::Story;
 
+pub mod aws_cni;
+pub mod logging;
+pub mod resources;
+pub mod stateful;
 pub mod webhook;
 pub mod workload;
 
@@ -104,6 +108,12 @@ pub struct Rule {
 
 /// The registry, sorted by id.
 pub static ALL: &[&Rule] = &[
+    &aws_cni::external_snat::RULE,
+    &logging::shipper_without_position_db::RULE,
+    &resources::missing_memory_limit::RULE,
+    &resources::missing_requests::RULE,
+    &stateful::no_disruption_budget::RULE,
+    &stateful::weak_readiness_probe::RULE,
     &webhook::unscoped_or_unavailable::RULE,
     &workload::replicas_without_spread::RULE,
 ];
@@ -313,6 +323,17 @@ pub struct RunResult {
     pub findings: Vec<Finding>,
     pub internal_errors: Vec<String>,
     pub not_run: Vec<&'static str>,
+}
+
+/// Test support: a path under the shared corpus (`../shared/corpus/<rel>` beside the checkout,
+/// or two levels up for a worktree), when it exists. Tests skip with a notice otherwise.
+#[cfg(test)]
+pub(crate) fn shared_corpus(rel: &str) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../shared/corpus", "../../shared/corpus"]
+        .iter()
+        .map(|base| root.join(base).join(rel))
+        .find(|p| p.exists())
 }
 
 /// Test support: load YAML, run one rule, return its findings.

@@ -579,7 +579,9 @@ mod tests {
             "metadata": {"name": "api"},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "api"}},
                 "template": {"metadata": {"labels": {"app": "api"}},
-                    "spec": {"containers": [{"name": "api", "image": "example/api:1"}]}}}
+                    "spec": {"containers": [{"name": "api", "image": "example/api:1",
+                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                      "limits": {"memory": "256Mi"}}}]}}}
         })
     }
 
