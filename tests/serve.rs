@@ -1439,3 +1439,27 @@ async fn a_slow_evaluation_is_answered_per_failure_mode_in_time() {
         .expect("stops in time")
         .expect("no panic");
 }
+
+#[test]
+fn a_missing_certificate_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["serve", "--listen=127.0.0.1:0"])
+        .arg(format!(
+            "--tls-cert={}",
+            dir.path().join("tls.crt").display()
+        ))
+        .arg(format!(
+            "--tls-key={}",
+            dir.path().join("tls.key").display()
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot load TLS certificate") && stderr.contains("tls.crt"),
+        "{stderr}"
+    );
+}
