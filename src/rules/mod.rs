@@ -14,8 +14,10 @@ use crate::node::Node;
 use crate::stories::Story;
 
 pub mod aws_cni;
+pub mod exposure;
 pub mod logging;
 pub mod resources;
+pub mod security;
 pub mod stateful;
 pub mod webhook;
 pub mod workload;
@@ -109,9 +111,15 @@ pub struct Rule {
 /// The registry, sorted by id.
 pub static ALL: &[&Rule] = &[
     &aws_cni::external_snat::RULE,
+    &exposure::public_dashboard::RULE,
+    &exposure::public_load_balancer::RULE,
     &logging::shipper_without_position_db::RULE,
     &resources::missing_memory_limit::RULE,
     &resources::missing_requests::RULE,
+    &security::host_namespaces::RULE,
+    &security::privileged_container::RULE,
+    &security::runs_as_root::RULE,
+    &security::sensitive_host_mount::RULE,
     &stateful::no_disruption_budget::RULE,
     &stateful::weak_readiness_probe::RULE,
     &webhook::unscoped_or_unavailable::RULE,
