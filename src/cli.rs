@@ -35,6 +35,9 @@ pub enum Command {
     /// Save a read-only picture of a live cluster as a `v1 List` for later or offline review
     /// (`hindsight scan cluster.json`). Secrets are never read.
     Snapshot(SnapshotArgs),
+    /// Run the rules as a Kubernetes validating admission webhook (HTTPS), with a periodic
+    /// audit of the cluster state exported as Prometheus metrics. See docs/webhook.md.
+    Serve(ServeArgs),
 }
 
 /// Where a live cluster is read from (`scan --cluster`, `snapshot`).
@@ -132,4 +135,38 @@ pub struct PrometheusArgs {
         requires = "prometheus"
     )]
     pub prometheus_timeout: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// PEM certificate chain served to the API server (reloaded when its directory changes).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// Address to listen on (in a pod: `0.0.0.0:8443`).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Deny objects with a finding at or above this severity.
+    #[arg(long, value_enum, default_value_t = Severity::High)]
+    pub deny_at: Severity,
+    /// Return findings at or above this severity (and below `--deny-at`) as warnings.
+    #[arg(long, value_enum, default_value_t = Severity::Medium)]
+    pub warn_at: Severity,
+    /// How often to re-read the cluster state and audit it (`30s`, `10m`, `1h`).
+    #[arg(long, default_value = "10m", value_parser = crate::serve::parse_duration)]
+    pub audit_every: std::time::Duration,
+    /// Cluster state snapshot (`kubectl get ... -o json` List, YAML, or a directory), re-read
+    /// when it changes; rules that relate objects read it.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// What to answer when hindsight itself fails on a review (a rule panics, evaluation times
+    /// out): keep it consistent with the webhook's `failurePolicy` (allow = Ignore, deny = Fail).
+    #[arg(long, value_enum, default_value_t = crate::serve::admission::FailureMode::Allow)]
+    pub failure_mode: crate::serve::admission::FailureMode,
+    /// Longest time for one request, body included; keep it below the webhook's
+    /// `timeoutSeconds`.
+    #[arg(long, default_value = "4s", value_parser = crate::serve::parse_duration)]
+    pub request_timeout: std::time::Duration,
 }

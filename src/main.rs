@@ -59,6 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(2)
             }
         },
+        Command::Serve(args) => hindsight::serve::main(args),
         Command::Stories => {
             stdout.write_all(docs::stories_text().as_bytes())?;
             Ok(0)

@@ -28,6 +28,7 @@ pub mod node;
 pub mod resources;
 pub mod security;
 pub mod stateful;
+pub mod webhook;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -143,6 +144,7 @@ pub static ALL: &[&Rule] = &[
     &stateful::no_disruption_budget::RULE,
     &stateful::replica_ready_but_unsynced::RULE,
     &stateful::weak_readiness_probe::RULE,
+    &webhook::unscoped_or_unavailable::RULE,
     &workload::replicas_colocated::RULE,
     &workload::replicas_without_spread::RULE,
     &workload::unavailable::RULE,

@@ -119,6 +119,19 @@ pub const KINDS: &[Kind] = &[
         "networkpolicies",
         true,
     ),
+    // For `webhook.unscoped-or-unavailable`: a webhook that fails closed can stop the cluster.
+    kind(
+        "ValidatingWebhookConfiguration",
+        "admissionregistration.k8s.io/v1",
+        "validatingwebhookconfigurations",
+        false,
+    ),
+    kind(
+        "MutatingWebhookConfiguration",
+        "admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+        false,
+    ),
 ];
 
 /// Objects per page, as kubectl asks for.
