@@ -5,9 +5,10 @@
 //! `hindsight rules`, `hindsight explain`, the README table and report rule help all read
 //! [`Meta`]. A rule whose input is absent (cluster state, metrics) is reported as not run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+use crate::config::Params;
 use crate::load::Object;
 use crate::model::Index;
 use crate::node::Node;
@@ -16,7 +17,19 @@ use crate::stories::Story;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -109,15 +122,24 @@ pub fn find(id: &str) -> Option<&'static Rule> {
     ALL.iter().copied().find(|r| r.meta.id == id)
 }
 
-/// What rules see: the objects, indexed.
+/// What rules see: the objects, indexed, and the configured rule parameters.
 pub struct Context<'a> {
     pub index: Index<'a>,
+    /// Rule parameters from the config file (defaults when there is none).
+    pub params: &'a Params,
 }
 
 impl<'a> Context<'a> {
+    /// A context with default parameters.
     pub fn new(objects: &'a [Object]) -> Self {
+        Self::with_params(objects, Params::defaults())
+    }
+
+    /// A context with the parameters of a config file.
+    pub fn with_params(objects: &'a [Object], params: &'a Params) -> Self {
         Context {
             index: Index::new(objects),
+            params,
         }
     }
 
