@@ -608,7 +608,12 @@ pub fn discover(explicit: Option<&Path>, first_path: Option<&Path>) -> Result<Co
             for name in FILE_NAMES {
                 let candidate = dir.join(name);
                 if candidate.is_file() {
-                    return load(&candidate);
+                    // Named relative to the working directory when below it, as paths are in
+                    // findings.
+                    let shown = candidate
+                        .strip_prefix(&cwd)
+                        .map_or_else(|_| candidate.clone(), Path::to_path_buf);
+                    return load(&shown);
                 }
             }
         }
@@ -648,7 +653,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
         Err(e) => {
             let (message, help) = explain_serde(&e.without_snippet().to_string());
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            return Err(err(line, column, 1, message, help));
+            let len = token_len(text, line, column);
+            return Err(err(line, column, len, message, help));
         }
     };
 
@@ -776,6 +782,20 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
         config.exclude.kinds.push(kind.to_owned());
     }
     Ok(config)
+}
+
+/// The length in characters of the plain token at a 1-based line and column (at least 1),
+/// so the caret underlines the whole offending word.
+fn token_len(text: &str, line: u64, column: u64) -> u64 {
+    let Some(l) = text.lines().nth(line.saturating_sub(1) as usize) else {
+        return 1;
+    };
+    let n = l
+        .chars()
+        .skip(column.saturating_sub(1) as usize)
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}' | ':' | '#'))
+        .count();
+    n.max(1) as u64
 }
 
 /// Turns serde's wording into ours: valid choices in backticks, no library hints.

@@ -37,6 +37,11 @@ pub struct Outcome {
     pub files: usize,
     /// File texts for snippets.
     pub sources: HashMap<Arc<str>, Arc<str>>,
+    /// Findings accepted by an inline exemption (`hindsight.dev/exempt.<rule>` annotations):
+    /// not in `findings`, never lost.
+    pub exempted: Vec<exempt::Exempted>,
+    /// Findings matched by the `--baseline` file: not in `findings`, never lost.
+    pub baselined: Vec<Finding>,
 }
 
 impl Outcome {
@@ -53,13 +58,29 @@ impl Outcome {
     }
 }
 
-/// Loads the inputs and runs every rule.
-pub fn scan(inputs: &[Input]) -> Outcome {
-    analyse(load::load(inputs), rules::ALL)
+impl Outcome {
+    /// Moves findings the baseline accepts to `baselined`.
+    pub fn apply_baseline(&mut self, baseline: &baseline::Baseline) {
+        let (new, known) = baseline.split(std::mem::take(&mut self.findings));
+        self.findings = new;
+        self.baselined.extend(known);
+    }
 }
 
-/// Runs rules over loaded objects.
-pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule]) -> Outcome {
+/// Loads the inputs and runs every rule the config enables.
+pub fn scan(inputs: &[Input], config: &config::Config) -> Outcome {
+    analyse(load::load(inputs), rules::ALL, config)
+}
+
+/// Runs rules over loaded objects, then applies the config (excluded paths before the rules;
+/// severity overrides and excluded namespaces and kinds after them) and inline exemptions.
+pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule], config: &config::Config) -> Outcome {
+    let loaded = config.filter_loaded(loaded);
+    let rules: Vec<&'static rules::Rule> = rules
+        .iter()
+        .copied()
+        .filter(|r| config.rule_enabled(r.meta.id))
+        .collect();
     let Loaded {
         objects,
         mut errors,
@@ -71,8 +92,12 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule]) -> Outcome {
     files.sort();
     files.dedup();
     let file_count = files.len();
-    let cx = rules::Context::new(&objects);
-    let result = rules::run(&cx, rules);
+    let cx = rules::Context::with_params(&objects, &config.params);
+    let mut result = rules::run(&cx, &rules);
+    config.apply_severities(&mut result.findings);
+    result.findings.retain(|f| !config.excludes_finding(f));
+    let applied = exempt::apply(&objects, result.findings, exempt::today());
+    errors.extend(applied.errors);
     errors.extend(result.internal_errors.into_iter().map(|message| Problem {
         file: Arc::from("<hindsight>"),
         line: None,
@@ -80,7 +105,9 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule]) -> Outcome {
     }));
     errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     Outcome {
-        findings: result.findings,
+        findings: applied.findings,
+        exempted: applied.exempted,
+        baselined: Vec::new(),
         errors,
         notices,
         not_run: result.not_run,

@@ -3,14 +3,31 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use hindsight::baseline::{self, Baseline};
 use hindsight::cli::{Cli, Command, ScanArgs};
+use hindsight::config;
 use hindsight::load::Input;
 use hindsight::report::{self, Format};
 use hindsight::{docs, rules};
 
+/// kubectl runs `kubectl hindsight …` as `kubectl-hindsight …` (a plugin is any executable of
+/// that name on PATH); help and usage then show how the user invoked it.
+const PLUGIN_NAME: &str = "kubectl-hindsight";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let invoked = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    let mut command = Cli::command();
+    if invoked.as_deref() == Some(PLUGIN_NAME) {
+        command = command.bin_name("kubectl hindsight");
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -59,13 +76,66 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             stdout.write_all(docs::stories_text().as_bytes())?;
             Ok(0)
         }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hindsight", &mut buf);
+            stdout.write_all(&buf)?;
+            Ok(0)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+            stdout.write_all(&buf)?;
+            Ok(0)
+        }
     }
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<u8> {
     let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
-    let outcome = hindsight::scan(&inputs);
-    let code = outcome.exit_code(args.fail_on) as u8;
+    let config = if args.no_config {
+        config::Config::default()
+    } else {
+        let first = inputs.iter().find_map(|i| match i {
+            Input::Path(p) => Some(p.as_path()),
+            Input::Stdin => None,
+        });
+        match config::discover(args.config.as_deref(), first) {
+            Ok(config) => config,
+            Err(e) => {
+                let mut err = anstream::stderr().lock();
+                write!(err, "{}", e.render(std::io::stderr().is_terminal()))?;
+                writeln!(err)?;
+                return Ok(2);
+            }
+        }
+    };
+    let mut outcome = hindsight::scan(&inputs, &config);
+    if let Some(path) = &args.baseline {
+        match Baseline::read(path) {
+            Ok(base) => outcome.apply_baseline(&base),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(2);
+            }
+        }
+    }
+    let mut code = outcome.exit_code(args.fail_on) as u8;
+    if let Some(path) = &args.write_baseline {
+        // Everything currently reported is accepted, including what an older baseline matched.
+        let mut accepted = outcome.findings.clone();
+        accepted.extend(outcome.baselined.iter().cloned());
+        baseline::write(&accepted, path)?;
+        eprintln!(
+            "wrote {} finding{} to baseline {}",
+            accepted.len(),
+            if accepted.len() == 1 { "" } else { "s" },
+            path.display()
+        );
+        if code == 1 {
+            code = 0;
+        }
+    }
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let mut buf: Vec<u8> = Vec::new();
     match args.format {
@@ -73,6 +143,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
             let opts = report::text::Options {
                 color: to_terminal,
                 verbose: args.verbose,
+                show_exempted: args.show_exempted,
+                show_baselined: args.show_baselined,
             };
             report::text::write(&outcome, &mut buf, opts)?;
         }

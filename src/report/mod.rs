@@ -32,6 +32,10 @@ pub struct Summary {
     pub by_rule: BTreeMap<&'static str, usize>,
     pub by_story: BTreeMap<&'static str, usize>,
     pub rules_not_run: Vec<&'static str>,
+    /// Findings accepted by inline exemptions (not counted in `findings`).
+    pub exempted: usize,
+    /// Findings matched by the baseline (not counted in `findings`).
+    pub baselined: usize,
 }
 
 impl Summary {
@@ -43,6 +47,8 @@ impl Summary {
             errors: outcome.errors.len(),
             notices: outcome.notices.len(),
             rules_not_run: outcome.not_run.clone(),
+            exempted: outcome.exempted.len(),
+            baselined: outcome.baselined.len(),
             ..Summary::default()
         };
         for sev in [
