@@ -39,7 +39,11 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff), generated from these command-line definitions.
-    Man,
+    Man {
+        /// Instead, write `hindsight.1` and one page per subcommand (`hindsight-scan.1`, …) here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]

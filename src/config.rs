@@ -602,7 +602,7 @@ pub fn discover(explicit: Option<&Path>, first_path: Option<&Path>) -> Result<Co
         };
         starts.push(dir);
     }
-    starts.push(cwd);
+    starts.push(cwd.clone());
     for start in starts {
         for dir in start.ancestors() {
             for name in FILE_NAMES {

@@ -82,7 +82,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             stdout.write_all(&buf)?;
             Ok(0)
         }
-        Command::Man => {
+        Command::Man { out_dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
+            Ok(0)
+        }
+        Command::Man { out_dir: None } => {
             let mut buf = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
             stdout.write_all(&buf)?;
