@@ -835,6 +835,21 @@ fn explain_serde(raw: &str) -> (String, Option<String>) {
         let key = key.split(',').next().unwrap_or(key).trim();
         return (format!("duplicate key `{key}`"), None);
     }
+    for (theirs, ours) in [
+        (
+            "expected sequence start",
+            "expected a list (`[a, b]` or `- a` lines)",
+        ),
+        (
+            "expected mapping start",
+            "expected a mapping (`key: value` lines)",
+        ),
+        ("invalid floating point", "expected a number"),
+    ] {
+        if message.starts_with(theirs) {
+            return (ours.to_owned(), None);
+        }
+    }
     if message.starts_with("multiple YAML documents") {
         return (
             "a config file holds one YAML document".into(),
@@ -950,10 +965,14 @@ impl Config {
     /// matches the path relative to the config's directory, or one of its parent directories;
     /// a glob without `/` matches at any depth, as in `.gitignore`.
     pub fn excludes_path(&self, file: &str) -> bool {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        self.excludes_path_from(file, &cwd)
+    }
+
+    fn excludes_path_from(&self, file: &str, cwd: &Path) -> bool {
         if self.exclude.paths.is_empty() || file == "<stdin>" {
             return false;
         }
-        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let abs = normalise(&cwd.join(file));
         let rel = match abs.strip_prefix(&self.exclude.base) {
             Ok(rel) => rel.to_path_buf(),
@@ -980,10 +999,18 @@ impl Config {
         if self.exclude.paths.is_empty() {
             return loaded;
         }
-        loaded.objects.retain(|o| !self.excludes_path(&o.file));
-        loaded.errors.retain(|e| !self.excludes_path(&e.file));
-        loaded.notices.retain(|e| !self.excludes_path(&e.file));
-        loaded.sources.retain(|f, _| !self.excludes_path(f));
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        // Decided once per file: a stream can hold thousands of objects.
+        let mut cache: std::collections::HashMap<Arc<str>, bool> = Default::default();
+        let mut excluded = |file: &Arc<str>| {
+            *cache
+                .entry(file.clone())
+                .or_insert_with(|| self.excludes_path_from(file, &cwd))
+        };
+        loaded.objects.retain(|o| !excluded(&o.file));
+        loaded.errors.retain(|e| !excluded(&e.file));
+        loaded.notices.retain(|e| !excluded(&e.file));
+        loaded.sources.retain(|f, _| !excluded(f));
         loaded
     }
 }
@@ -1117,6 +1144,21 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), n, "duplicate threshold");
+    }
+
+    #[test]
+    fn thresholds_table_in_docs_is_current() {
+        let docs = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+        )
+        .expect("docs/configuration.md");
+        for t in THRESHOLDS {
+            let row = format!(
+                "| `{}` | `{}` | {} | {}–{} | {} |",
+                t.rule, t.key, t.default, t.min, t.max, t.help
+            );
+            assert!(docs.contains(&row), "docs/configuration.md lacks:\n{row}");
+        }
     }
 
     #[test]

@@ -232,8 +232,8 @@ pub fn read(object: &Object) -> (Vec<Exemption>, Vec<Problem>) {
                 file: object.file.clone(),
                 line: Some(line),
                 message: format!(
-                    "{} `{key}` on {} {}: {message}; the exemption is ignored",
-                    "exemption", object.kind, object.name
+                    "exemption `{key}` on {} {}: {message}; the exemption is ignored",
+                    object.kind, object.name
                 ),
             };
             match parse(key, scope, value, &container_names) {

@@ -56,9 +56,7 @@ impl Outcome {
             0
         }
     }
-}
 
-impl Outcome {
     /// Moves findings the baseline accepts to `baselined`.
     pub fn apply_baseline(&mut self, baseline: &baseline::Baseline) {
         let (new, known) = baseline.split(std::mem::take(&mut self.findings));
