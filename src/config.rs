@@ -681,6 +681,15 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
         config.disable.push(check_rule(s)?);
     }
     if let Some(only) = &raw.rules.enable_only {
+        if only.is_empty() {
+            return Err(err(
+                0,
+                0,
+                1,
+                "`rules.enable-only` is empty: no rule would run".into(),
+                Some("list rule ids or areas, or remove `enable-only` to run every rule".into()),
+            ));
+        }
         config.enable_only = Some(only.iter().map(check_rule).collect::<Result<_, _>>()?);
     }
     for (id, severity) in raw.rules.severity.0 {
@@ -952,13 +961,19 @@ impl Config {
 
     /// Whether a finding is about an object in an excluded namespace or of an excluded kind.
     pub fn excludes_finding(&self, f: &Finding) -> bool {
-        let ns = f.object.namespace.as_deref().unwrap_or("default");
+        self.excludes_object(f.object.namespace.as_deref(), &f.object.kind)
+    }
+
+    /// Whether objects in this namespace (`None`: none set, i.e. `default`) or of this kind are
+    /// excluded.
+    pub fn excludes_object(&self, namespace: Option<&str>, kind: &str) -> bool {
+        let ns = namespace.unwrap_or("default");
         self.exclude.namespaces.iter().any(|g| g.matches(ns))
             || self
                 .exclude
                 .kinds
                 .iter()
-                .any(|k| k.eq_ignore_ascii_case(&f.object.kind))
+                .any(|k| k.eq_ignore_ascii_case(kind))
     }
 
     /// Whether a file (as the loader names it) is excluded by `exclude.paths`: the glob
@@ -1225,6 +1240,8 @@ mod tests {
         assert_eq!(e.line, Some(2));
         let e = parse_err("rules: 3\n");
         assert_eq!(e.line, Some(1));
+        let e = parse_err("rules:\n  enable-only: []\n");
+        assert!(e.message.contains("no rule would run"));
         let e = parse_err("rules:\n  disable: [a]\n---\nrules: {}\n");
         assert_eq!(e.message, "a config file holds one YAML document");
     }

@@ -159,7 +159,11 @@ pub struct Applied {
 }
 
 /// Reads every object's exemptions and applies them to the findings.
-pub fn apply(objects: &[Object], findings: Vec<Finding>, today: Date) -> Applied {
+pub fn apply<'a>(
+    objects: impl IntoIterator<Item = &'a Object>,
+    findings: Vec<Finding>,
+    today: Date,
+) -> Applied {
     let mut out = Applied::default();
     let mut by_object: HashMap<(&str, u32), Vec<Exemption>> = HashMap::new();
     for object in objects {

@@ -94,7 +94,11 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule], config: &config::
     let mut result = rules::run(&cx, &rules);
     config.apply_severities(&mut result.findings);
     result.findings.retain(|f| !config.excludes_finding(f));
-    let applied = exempt::apply(&objects, result.findings, exempt::today());
+    // Objects whose findings are excluded need no valid exemptions either.
+    let exemptable = objects
+        .iter()
+        .filter(|o| !config.excludes_object(o.namespace.as_deref(), &o.kind));
+    let applied = exempt::apply(exemptable, result.findings, exempt::today());
     errors.extend(applied.errors);
     errors.extend(result.internal_errors.into_iter().map(|message| Problem {
         file: Arc::from("<hindsight>"),

@@ -152,6 +152,20 @@ fn config_excludes_namespaces_paths_and_kinds() {
         "exclude:\n  kinds: [Deployment]\n",
     );
     assert!(names(&scan_json(dir.path(), &["k8s"]).1, "findings").is_empty());
+    // An invalid exemption on an excluded object does not matter either.
+    write(
+        dir.path(),
+        "k8s/batch/jobs.yaml",
+        &deployment("jobs", "batch", 2, &exempt("until=2027-01-01")),
+    );
+    write(
+        dir.path(),
+        ".hindsight.yaml",
+        "exclude:\n  namespaces: [batch]\n",
+    );
+    assert_eq!(scan_json(dir.path(), &["k8s"]).0, 1, "api is still high");
+    std::fs::remove_file(dir.path().join(".hindsight.yaml")).unwrap();
+    assert_eq!(scan_json(dir.path(), &["k8s"]).0, 2);
 }
 
 #[test]
