@@ -13,7 +13,7 @@
 //! findings). Invariants: an exemption never loses a finding. Valid exemptions move findings
 //! to [`Exempted`] (counted and listable); expired ones leave the finding in place and say so
 //! in its message; invalid ones (no reason, unknown rule, bad date, unknown container) are input
-//! errors and exempt nothing.
+//! errors and exempt nothing; unused ones (their rule ran, nothing matched) are notices.
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -156,50 +156,93 @@ pub struct Applied {
     pub exempted: Vec<Exempted>,
     /// Invalid exemption annotations: input errors.
     pub errors: Vec<Problem>,
+    /// Exemptions for rules that ran but matched no finding: stale, worth removing.
+    pub notices: Vec<Problem>,
 }
 
-/// Reads every object's exemptions and applies them to the findings.
+/// Reads every object's exemptions and applies them to the findings. `ran` lists the rules
+/// that ran, so an exemption for a rule that did not run is not called stale.
 pub fn apply<'a>(
     objects: impl IntoIterator<Item = &'a Object>,
     findings: Vec<Finding>,
+    ran: &[&str],
     today: Date,
 ) -> Applied {
+    struct Entry<'a> {
+        exemption: Exemption,
+        object: &'a Object,
+        used: bool,
+    }
     let mut out = Applied::default();
-    let mut by_object: HashMap<(&str, u32), Vec<Exemption>> = HashMap::new();
+    let mut by_object: HashMap<(Arc<str>, u32), Vec<Entry<'a>>> = HashMap::new();
     for object in objects {
         let (valid, errors) = read(object);
         out.errors.extend(errors);
-        if !valid.is_empty() {
+        for exemption in valid {
             by_object
-                .entry((&object.file, object.line))
+                .entry((object.file.clone(), object.line))
                 .or_default()
-                .extend(valid);
+                .push(Entry {
+                    exemption,
+                    object,
+                    used: false,
+                });
         }
     }
     for mut finding in findings {
-        let file = finding.location.file.clone();
-        let candidates: Vec<&Exemption> = by_object
-            .get(&(&*file, finding.object_line))
-            .map(|v| v.iter().filter(|e| e.covers(&finding)).collect())
-            .unwrap_or_default();
-        if let Some(e) = candidates.iter().find(|e| !e.expired(today)) {
-            out.exempted.push(Exempted {
-                finding,
-                exemption: (*e).clone(),
-            });
+        let key = (finding.location.file.clone(), finding.object_line);
+        let Some(entries) = by_object.get_mut(&key) else {
+            out.findings.push(finding);
+            continue;
+        };
+        let mut valid: Option<Exemption> = None;
+        let mut expired: Option<(Date, String)> = None;
+        for entry in entries.iter_mut().filter(|e| e.exemption.covers(&finding)) {
+            entry.used = true;
+            let e = &entry.exemption;
+            match e.until {
+                Some(until) if e.expired(today) => {
+                    if expired.as_ref().is_none_or(|(d, _)| until > *d) {
+                        expired = Some((until, e.reason.clone()));
+                    }
+                }
+                _ => {
+                    valid.get_or_insert_with(|| e.clone());
+                }
+            }
+        }
+        if let Some(exemption) = valid {
+            out.exempted.push(Exempted { finding, exemption });
             continue;
         }
-        if let Some(e) = candidates
-            .iter()
-            .filter_map(|e| e.until.map(|u| (u, e)))
-            .max_by_key(|(u, _)| *u)
-        {
+        if let Some((until, reason)) = expired {
             finding
                 .message
-                .push_str(&format!(" (exemption expired on {}: {})", e.0, e.1.reason));
+                .push_str(&format!(" (exemption expired on {until}: {reason})"));
         }
         out.findings.push(finding);
     }
+    for entry in by_object.into_values().flatten() {
+        let e = &entry.exemption;
+        let scope_ran = ran.iter().any(|id| {
+            *id == e.scope
+                || id
+                    .strip_prefix(e.scope.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        });
+        if !entry.used && scope_ran {
+            out.notices.push(Problem {
+                file: e.file.clone(),
+                line: Some(e.line),
+                message: format!(
+                    "exemption `{}` on {} {} matched no finding: the condition it accepted is gone; remove the annotation",
+                    e.annotation, entry.object.kind, entry.object.name
+                ),
+            });
+        }
+    }
+    out.notices
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     out
 }
 
@@ -354,7 +397,8 @@ mod tests {
         let cx = Context::new(&loaded.objects);
         let findings = rules::run(&cx, rules::ALL).findings;
         assert!(!findings.is_empty(), "fixture must fire");
-        apply(&loaded.objects, findings, Date::parse(today).unwrap())
+        let ran: Vec<&str> = rules::ALL.iter().map(|r| r.meta.id).collect();
+        apply(&loaded.objects, findings, &ran, Date::parse(today).unwrap())
     }
 
     #[test]
@@ -439,7 +483,7 @@ mod tests {
             sink.findings.remove(0)
         };
         let findings = vec![make(Some("api")), make(Some("sidecar")), make(None)];
-        let a = apply(o, findings, Date::parse("2026-11-27").unwrap());
+        let a = apply(o, findings, &[RULE], Date::parse("2026-11-27").unwrap());
         assert_eq!(a.exempted.len(), 1);
         assert_eq!(a.exempted[0].finding.container.as_deref(), Some("sidecar"));
         let left: Vec<_> = a.findings.iter().map(|f| f.container.as_deref()).collect();
@@ -484,6 +528,20 @@ mod tests {
                 a.errors
             );
         }
+    }
+
+    #[test]
+    fn unused_exemptions_are_noticed_only_when_their_rule_ran() {
+        let yaml = deployment(&format!("'{PREFIX}{RULE}': 'reason=r'"))
+            .replace("replicas: 3", "replicas: 1");
+        let loaded = crate::load::load_bytes(Arc::from("t.yaml"), yaml.as_bytes(), None);
+        let today = Date::parse("2026-11-27").unwrap();
+        let a = apply(&loaded.objects, Vec::new(), &[RULE], today);
+        assert_eq!(a.notices.len(), 1);
+        assert!(a.notices[0].message.contains("matched no finding"));
+        assert_eq!(a.notices[0].line, Some(5));
+        let a = apply(&loaded.objects, Vec::new(), &[], today);
+        assert!(a.notices.is_empty());
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule], config: &config::
     let Loaded {
         objects,
         mut errors,
-        notices,
+        mut notices,
         sources,
     } = loaded;
     let mut files: Vec<&Arc<str>> = objects.iter().map(|o| &o.file).collect();
@@ -98,8 +98,14 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule], config: &config::
     let exemptable = objects
         .iter()
         .filter(|o| !config.excludes_object(o.namespace.as_deref(), &o.kind));
-    let applied = exempt::apply(exemptable, result.findings, exempt::today());
+    let ran: Vec<&str> = rules
+        .iter()
+        .map(|r| r.meta.id)
+        .filter(|id| !result.not_run.contains(id))
+        .collect();
+    let applied = exempt::apply(exemptable, result.findings, &ran, exempt::today());
     errors.extend(applied.errors);
+    notices.extend(applied.notices);
     errors.extend(result.internal_errors.into_iter().map(|message| Problem {
         file: Arc::from("<hindsight>"),
         line: None,
