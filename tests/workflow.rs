@@ -525,6 +525,7 @@ fn runs_as_a_kubectl_plugin() {
     assert!(help.contains("Usage: kubectl hindsight scan"), "{help}");
     let as_plugin = std::process::Command::new(&plugin)
         .current_dir(dir.path())
+        .env("HINDSIGHT_TODAY", "2026-11-27")
         .args(["scan", "k8s", "--format", "json"])
         .output()
         .unwrap();
@@ -534,6 +535,30 @@ fn runs_as_a_kubectl_plugin() {
         .unwrap();
     assert_eq!(as_plugin.status.code(), Some(1));
     assert_eq!(as_plugin.stdout, direct.stdout);
+
+    // Through kubectl's own plugin discovery, when kubectl is installed.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let has_kubectl = std::env::split_paths(&path).any(|d| d.join("kubectl").is_file());
+    if !has_kubectl {
+        eprintln!("notice: kubectl not on PATH; skipped `kubectl hindsight` through kubectl");
+        return;
+    }
+    let mut dirs = vec![dir.path().to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    let via_kubectl = std::process::Command::new("kubectl")
+        .current_dir(dir.path())
+        .env("PATH", std::env::join_paths(dirs).unwrap())
+        .env("HINDSIGHT_TODAY", "2026-11-27")
+        .args(["hindsight", "scan", "k8s", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        via_kubectl.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&via_kubectl.stderr)
+    );
+    assert_eq!(via_kubectl.stdout, direct.stdout);
 }
 
 #[test]
