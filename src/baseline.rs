@@ -193,7 +193,9 @@ mod tests {
             assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
             objects.extend(loaded.objects);
         }
-        rules::run(&Context::new(&objects), rules::ALL).findings
+        // One rule keeps the fixtures small; fingerprints do not depend on which rule it is.
+        let rule = rules::find("workload.replicas-without-spread").expect("rule exists");
+        rules::run(&Context::new(&objects), &[rule]).findings
     }
 
     fn deployment(name: &str, replicas: u32) -> String {

@@ -395,10 +395,15 @@ mod tests {
         let loaded = crate::load::load_bytes(Arc::from("t.yaml"), yaml.as_bytes(), None);
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
         let cx = Context::new(&loaded.objects);
-        let findings = rules::run(&cx, rules::ALL).findings;
+        let rule = rules::find(RULE).expect("rule exists");
+        let findings = rules::run(&cx, &[rule]).findings;
         assert!(!findings.is_empty(), "fixture must fire");
-        let ran: Vec<&str> = rules::ALL.iter().map(|r| r.meta.id).collect();
-        apply(&loaded.objects, findings, &ran, Date::parse(today).unwrap())
+        apply(
+            &loaded.objects,
+            findings,
+            &[RULE],
+            Date::parse(today).unwrap(),
+        )
     }
 
     #[test]
@@ -478,7 +483,7 @@ mod tests {
         let loaded = crate::load::load_bytes(Arc::from("t.yaml"), yaml.as_bytes(), None);
         let o = &loaded.objects;
         let make = |container: Option<&str>| {
-            let mut sink = rules::Sink::new(&rules::ALL[0].meta);
+            let mut sink = rules::Sink::new(&rules::find(RULE).expect("rule exists").meta);
             sink.report(&o[0], container, None, "m");
             sink.findings.remove(0)
         };

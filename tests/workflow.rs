@@ -7,13 +7,17 @@ use std::path::Path;
 
 const RULE: &str = "workload.replicas-without-spread";
 
-/// A Deployment that fires `workload.replicas-without-spread` (high), with optional extra
+/// A Deployment that fires `workload.replicas-without-spread` (high) and nothing else (requests,
+/// a memory limit and `runAsNonRoot` keep the other manifest rules quiet), with optional extra
 /// metadata lines (indented two spaces).
 fn deployment(name: &str, namespace: &str, replicas: u32, metadata: &str) -> String {
+    let resources = "resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 64Mi}}";
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {namespace}\n{metadata}spec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - {{name: app, image: example/{name}:1}}\n      - {{name: proxy, image: example/proxy:1}}\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {namespace}\n{metadata}spec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n{NON_ROOT}      containers:\n      - {{name: app, image: example/{name}:1, {resources}}}\n      - {{name: proxy, image: example/proxy:1, {resources}}}\n"
     )
 }
+
+const NON_ROOT: &str = "      securityContext: {runAsNonRoot: true}\n";
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let path = dir.join(rel);
@@ -338,23 +342,49 @@ fn expired_exemption_turns_back_into_a_finding() {
 }
 
 #[test]
-fn container_scoped_exemption_leaves_other_findings_reported() {
-    // `replicas-without-spread` is about the whole object, so an exemption scoped to one
-    // container does not cover it (container matching itself is unit-tested in exempt.rs).
-    let dir = two_apps();
+fn container_scoped_exemption_leaves_other_containers_reported() {
+    // Without `runAsNonRoot`, `security.runs-as-root` fires once per container.
+    let dir = tempfile::tempdir().unwrap();
+    let annotation = "  annotations:\n    hindsight.dev/exempt.security.runs-as-root: \"reason=proxy image drops privileges itself; container=proxy\"\n";
     write(
         dir.path(),
         "k8s/api.yaml",
-        &deployment(
-            "api",
-            "prod",
-            3,
-            &exempt("reason=proxy is fine; container=proxy"),
-        ),
+        &deployment("api", "prod", 1, annotation).replace(NON_ROOT, ""),
+    );
+    // "Nothing forbids root" is below high: fail on anything to see that `app` still counts.
+    let (code, r) = scan_json(dir.path(), &["k8s", "--fail-on", "info"]);
+    assert!(
+        r["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        r["errors"]
+    );
+    let containers = |list: &str| -> Vec<(String, String)> {
+        r[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["rule"].as_str().unwrap().to_owned(),
+                    f["container"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let root = "security.runs-as-root".to_owned();
+    assert_eq!(containers("findings"), [(root.clone(), "app".to_owned())]);
+    assert_eq!(containers("exempted"), [(root, "proxy".to_owned())]);
+    assert_eq!(code, 1);
+
+    // A container-scoped exemption does not cover a finding about the whole object.
+    write(
+        dir.path(),
+        "k8s/api.yaml",
+        &deployment("api", "prod", 3, &exempt("reason=r; container=proxy")),
     );
     let (code, r) = scan_json(dir.path(), &["k8s"]);
     assert_eq!(code, 1);
-    assert_eq!(names(&r, "findings"), ["api", "jobs"]);
+    assert_eq!(names(&r, "findings"), ["api"]);
     assert!(r["errors"].as_array().unwrap().is_empty());
     // A container that does not exist is an error listing the real ones.
     write(
