@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-use crate::report::Format;
+use crate::report::Target;
 use crate::rules::Severity;
 
 /// Reads Kubernetes manifests and reports the conditions behind known outages, each finding
@@ -51,10 +51,12 @@ pub struct ScanArgs {
     /// Files and directories (walked for .yaml, .yml, .json); `-` reads standard input.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<String>,
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// Write the report to this file instead of standard output.
+    /// Output format, repeatable: `FMT` writes to standard output (one format at most),
+    /// `FMT=PATH` to a file. FMT: text (default), json, sarif, junit, markdown, html.
+    /// Example: `--format text --format sarif=hindsight.sarif`.
+    #[arg(long, short = 'f', value_name = "FMT[=PATH]")]
+    pub format: Vec<Target>,
+    /// Write the one format without `=PATH` to this file instead of standard output.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
     /// Exit with status 1 when a finding is at or above this severity.

@@ -34,6 +34,8 @@ pub struct Outcome {
     /// Rules that did not run because their input (cluster state, metrics) was absent.
     pub not_run: Vec<&'static str>,
     pub objects: usize,
+    /// Every object analysed, with where it starts (reports that list passes: JUnit).
+    pub scanned: Vec<(rules::ObjectRef, rules::Location)>,
     pub files: usize,
     /// File texts for snippets.
     pub sources: HashMap<Arc<str>, Arc<str>>,
@@ -120,6 +122,16 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule], config: &config::
         notices,
         not_run: result.not_run,
         objects: objects.len(),
+        scanned: objects
+            .iter()
+            .map(|o| {
+                let at = rules::Location {
+                    file: o.file.clone(),
+                    line: o.line,
+                };
+                (rules::ObjectRef::of(o), at)
+            })
+            .collect(),
         files: file_count,
         sources,
     }

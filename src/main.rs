@@ -8,7 +8,7 @@ use hindsight::baseline::{self, Baseline};
 use hindsight::cli::{Cli, Command, ScanArgs};
 use hindsight::config;
 use hindsight::load::Input;
-use hindsight::report::{self, Format};
+use hindsight::report;
 use hindsight::{docs, rules};
 
 /// kubectl runs `kubectl hindsight …` as `kubectl-hindsight …` (a plugin is any executable of
@@ -98,6 +98,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<u8> {
+    let targets = match report::plan(&args.format, args.output.as_deref()) {
+        Ok(targets) => targets,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
+    };
     let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
     let config = if args.no_config {
         config::Config::default()
@@ -142,28 +149,19 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
             code = 0;
         }
     }
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let mut buf: Vec<u8> = Vec::new();
-    match args.format {
-        Format::Text => {
-            let opts = report::text::Options {
-                color: to_terminal,
-                verbose: args.verbose,
-                show_exempted: args.show_exempted,
-                show_baselined: args.show_baselined,
-            };
-            report::text::write(&outcome, &mut buf, opts)?;
-        }
-        Format::Json => report::json::write(&outcome, &mut buf)?,
-    }
-    match &args.output {
-        Some(path) => std::fs::write(path, &buf)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-        None => {
-            let mut out = anstream::stdout().lock();
-            out.write_all(&buf)?;
-            out.flush()?;
-        }
+    let opts = report::Options {
+        color: std::io::stdout().is_terminal(),
+        verbose: args.verbose,
+        link_base: report::markdown::github_link_base(),
+        show_exempted: args.show_exempted,
+        show_baselined: args.show_baselined,
+        ..report::Options::default()
+    };
+    let mut out = anstream::stdout().lock();
+    // Every format is written even when another fails; a failed one makes the status 2.
+    for e in report::emit(&outcome, &targets, &opts, &mut out) {
+        eprintln!("error: {e}");
+        code = 2;
     }
     Ok(code)
 }

@@ -2,11 +2,9 @@
 //! and what to change. Colour is decided by the writer (anstream strips it when not a terminal).
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
-use std::collections::HashMap;
 use std::io::{self, Write};
-use std::sync::Arc;
 
-use super::Summary;
+use super::{Lines, Summary, first_sentence};
 use crate::Outcome;
 use crate::load::Problem;
 use crate::rules::{self, Finding, Severity};
@@ -24,36 +22,6 @@ pub struct Options {
     pub show_baselined: bool,
 }
 
-/// Lines of each source, found once per file.
-struct Lines<'a> {
-    sources: &'a HashMap<Arc<str>, Arc<str>>,
-    starts: HashMap<&'a str, Vec<usize>>,
-}
-
-impl<'a> Lines<'a> {
-    fn new(sources: &'a HashMap<Arc<str>, Arc<str>>) -> Self {
-        Lines {
-            sources,
-            starts: HashMap::new(),
-        }
-    }
-
-    /// The text of 1-based `line` in `file`, without its line break.
-    fn get(&mut self, file: &str, line: u32) -> Option<&'a str> {
-        let (key, src) = self.sources.get_key_value(file)?;
-        let src: &'a str = src;
-        let starts = self.starts.entry(key).or_insert_with(|| {
-            std::iter::once(0)
-                .chain(memchr::memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1))
-                .collect()
-        });
-        let i = (line as usize).checked_sub(1)?;
-        let start = *starts.get(i)?;
-        let end = starts.get(i + 1).map_or(src.len(), |&e| e);
-        Some(src[start..end].trim_end_matches(['\n', '\r']))
-    }
-}
-
 fn level(sev: Severity) -> Level<'static> {
     let base = match sev {
         Severity::Critical | Severity::High => Level::ERROR,
@@ -62,15 +30,6 @@ fn level(sev: Severity) -> Level<'static> {
         Severity::Info => Level::INFO,
     };
     base.with_name(sev.as_str())
-}
-
-/// The first sentence of a text (rationale and remediation are long).
-fn first_sentence(text: &str) -> &str {
-    let text = text.trim();
-    match text.find(". ") {
-        Some(i) => &text[..=i],
-        None => text,
-    }
 }
 
 /// Writes findings, errors and a summary line.
