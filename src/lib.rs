@@ -15,6 +15,8 @@ pub mod model;
 pub mod node;
 pub mod report;
 pub mod rules;
+pub mod runtime;
+pub mod sources;
 pub mod stories;
 
 use std::collections::HashMap;
@@ -75,6 +77,17 @@ pub fn scan(inputs: &[Input], config: &config::Config) -> Outcome {
 /// Runs rules over loaded objects, then applies the config (excluded paths before the rules;
 /// severity overrides and excluded namespaces and kinds after them) and inline exemptions.
 pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule], config: &config::Config) -> Outcome {
+    analyse_with(loaded, rules, config, None)
+}
+
+/// [`analyse`] plus, when given, runtime signals from Prometheus. Rules that could not judge
+/// (a metric family absent) are listed in `not_run` with a notice saying why.
+pub fn analyse_with(
+    loaded: Loaded,
+    rules: &[&'static rules::Rule],
+    config: &config::Config,
+    metrics: Option<&runtime::Runtime>,
+) -> Outcome {
     let loaded = config.filter_loaded(loaded);
     let rules: Vec<&'static rules::Rule> = rules
         .iter()
@@ -92,8 +105,14 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule], config: &config::
     files.sort();
     files.dedup();
     let file_count = files.len();
-    let cx = rules::Context::with_params(&objects, &config.params);
+    let cx = rules::Context::with_params(&objects, &config.params).with_metrics(metrics);
     let mut result = rules::run(&cx, &rules);
+    let origin: Arc<str> = metrics.map_or_else(|| Arc::from("<hindsight>"), |m| m.source.clone());
+    notices.extend(result.not_run_reasons.into_iter().map(|message| Problem {
+        file: origin.clone(),
+        line: None,
+        message,
+    }));
     config.apply_severities(&mut result.findings);
     result.findings.retain(|f| !config.excludes_finding(f));
     // Objects whose findings are excluded need no valid exemptions either.

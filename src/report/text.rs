@@ -168,7 +168,11 @@ fn render_finding(renderer: &Renderer, lines: &mut Lines<'_>, f: &Finding) -> St
         Some(_) => format!("{}: {}", f.object, f.message),
         None => format!("{}: {}", f.object, f.message),
     };
-    let path = format!("{}:{}", f.location.file, f.location.line);
+    // Line 0: not from a manifest (e.g. a pod seen only in Prometheus); the file is the source.
+    let path = match f.location.line {
+        0 => f.location.file.to_string(),
+        line => format!("{}:{line}", f.location.file),
+    };
     let mut head = Group::with_title(level(f.severity).primary_title(title).id(f.rule));
     match lines.get(&f.location.file, f.location.line) {
         Some(text) => {
