@@ -44,14 +44,43 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// Save a read-only picture of a live cluster as a `v1 List` for later or offline review
+    /// (`hindsight scan cluster.json`). Secrets are never read.
+    Snapshot(SnapshotArgs),
+}
+
+/// Where a live cluster is read from (`scan --cluster`, `snapshot`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig context to use (default: the current context, else in-cluster config).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Read namespaced kinds from this namespace only (Nodes are still read).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    /// Write the snapshot here (`-` for standard output).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Files and directories (walked for .yaml, .yml, .json); `-` reads standard input.
-    /// Optional with `--prometheus`.
-    #[arg(value_name = "PATH", required_unless_present = "prometheus")]
+    /// Snapshots and `kubectl get -o json` dumps are files like any other.
+    /// Optional with `--prometheus` or `--cluster`.
+    #[arg(value_name = "PATH", required_unless_present_any = ["prometheus", "cluster"])]
     pub paths: Vec<String>,
+    /// Also read the live cluster (kubeconfig or in-cluster; read-only).
+    #[arg(long)]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub cluster_args: ClusterArgs,
     /// Output format, repeatable: `FMT` writes to standard output (one format at most),
     /// `FMT=PATH` to a file. FMT: text (default), json, sarif, junit, markdown, html.
     /// Example: `--format text --format sarif=hindsight.sarif`.

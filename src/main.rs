@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use hindsight::baseline::{self, Baseline};
-use hindsight::cli::{Cli, Command, ScanArgs};
+use hindsight::cli::{Cli, ClusterArgs, Command, ScanArgs, SnapshotArgs};
 use hindsight::config;
 use hindsight::load::Input;
 use hindsight::report;
+use hindsight::sources::cluster;
 use hindsight::{docs, rules};
 
 /// kubectl runs `kubectl hindsight …` as `kubectl-hindsight …` (a plugin is any executable of
@@ -16,7 +17,8 @@ use hindsight::{docs, rules};
 const PLUGIN_NAME: &str = "kubectl-hindsight";
 
 fn main() -> ExitCode {
-    // reqwest is built with `rustls-no-provider`: install ring before any TLS client exists.
+    // reqwest (`rustls-no-provider`) and kube's rustls must use ring: with no provider, or more
+    // than one compiled in, rustls cannot pick one and panics on the first TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let invoked = std::env::args_os()
         .next()
@@ -96,7 +98,45 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             stdout.write_all(&buf)?;
             Ok(0)
         }
+        Command::Snapshot(args) => snapshot(args),
     }
+}
+
+fn cluster_options(args: &ClusterArgs) -> cluster::Options {
+    cluster::Options {
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        progress: true,
+    }
+}
+
+/// Writes the picture; kinds that could not be read are listed and make the status 2, the
+/// snapshot is still written (and says it is partial).
+fn snapshot(args: SnapshotArgs) -> anyhow::Result<u8> {
+    let picture = cluster::fetch_blocking(&cluster_options(&args.cluster))?;
+    if args.output.as_os_str() == "-" {
+        picture.write(std::io::stdout().lock())?;
+    } else {
+        let file = std::fs::File::create(&args.output)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?;
+        picture.write(file)?;
+    }
+    let objects: usize = picture.header.kinds.iter().map(|k| k.count).sum();
+    eprintln!(
+        "{} objects from context `{}` in {:.1} s",
+        objects,
+        picture.header.context.as_deref().unwrap_or("?"),
+        picture.header.duration_seconds
+    );
+    let mut partial = false;
+    for u in &picture.header.unreadable {
+        partial |= !u.not_served();
+        eprintln!(
+            "error: {} (`{}`) could not be read: {}",
+            u.kind, u.resource, u.reason
+        );
+    }
+    Ok(if partial { 2 } else { 0 })
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<u8> {
@@ -108,6 +148,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         }
     };
     let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
+    if !args.cluster
+        && (args.cluster_args.context.is_some() || args.cluster_args.namespace.is_some())
+    {
+        anyhow::bail!("--context and --namespace choose what `--cluster` reads: add --cluster");
+    }
     let config = if args.no_config {
         config::Config::default()
     } else {
@@ -126,6 +171,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         }
     };
     let mut loaded = hindsight::load::load(&inputs);
+    if args.cluster {
+        let picture = cluster::fetch_blocking(&cluster_options(&args.cluster_args))?;
+        loaded.absorb(picture.load());
+    }
     let runtime = match &args.prometheus.prometheus {
         Some(url) => prometheus(url, &args.prometheus, &mut loaded)?,
         None => None,
