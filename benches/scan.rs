@@ -75,7 +75,11 @@ fn run(label: &str, paths: &[PathBuf]) {
     let loaded = hindsight::load::load(&inputs);
     let t_load = t0.elapsed().as_secs_f64();
     let objects = loaded.objects.len();
-    let outcome = hindsight::analyse(loaded, hindsight::rules::ALL);
+    let outcome = hindsight::analyse(
+        loaded,
+        hindsight::rules::ALL,
+        &hindsight::config::Config::default(),
+    );
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     println!(

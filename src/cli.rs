@@ -32,6 +32,18 @@ pub enum Command {
     },
     /// The incidents hindsight's rules come from, with links to the postmortems.
     Stories,
+    /// Print a shell completion script (e.g. `hindsight completions bash > /etc/bash_completion.d/hindsight`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from these command-line definitions.
+    Man {
+        /// Instead, write `hindsight.1` and one page per subcommand (`hindsight-scan.1`, …) here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// Save a read-only picture of a live cluster as a `v1 List` for later or offline review
     /// (`hindsight scan cluster.json`). Secrets are never read.
     Snapshot(SnapshotArgs),
@@ -86,6 +98,25 @@ pub struct ScanArgs {
     /// Also print notices (skipped documents, duplicate keys).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Config file; by default `.hindsight.yaml` is looked for from the first path upward, then
+    /// from the working directory upward.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+    /// Ignore any `.hindsight.yaml`.
+    #[arg(long)]
+    pub no_config: bool,
+    /// List findings accepted by `hindsight.dev/exempt.<rule>` annotations, with their reasons.
+    #[arg(long)]
+    pub show_exempted: bool,
+    /// Report and fail only on findings that are not in this baseline file.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write the fingerprints of the reported findings to this file (accepting them all).
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// List findings matched by `--baseline`.
+    #[arg(long, requires = "baseline")]
+    pub show_baselined: bool,
     #[command(flatten)]
     pub prometheus: Box<PrometheusArgs>,
 }

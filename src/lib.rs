@@ -5,8 +5,11 @@
 //! problems, [`rules`] turn objects into findings, [`report`] renders an [`Outcome`]. See
 //! `ARCHITECTURE.md` for each module's invariants.
 
+pub mod baseline;
 pub mod cli;
+pub mod config;
 pub mod docs;
+pub mod exempt;
 pub mod load;
 pub mod model;
 pub mod node;
@@ -39,6 +42,11 @@ pub struct Outcome {
     pub files: usize,
     /// File texts for snippets.
     pub sources: HashMap<Arc<str>, Arc<str>>,
+    /// Findings accepted by an inline exemption (`hindsight.dev/exempt.<rule>` annotations):
+    /// not in `findings`, never lost.
+    pub exempted: Vec<exempt::Exempted>,
+    /// Findings matched by the `--baseline` file: not in `findings`, never lost.
+    pub baselined: Vec<Finding>,
 }
 
 impl Outcome {
@@ -53,25 +61,40 @@ impl Outcome {
             0
         }
     }
+
+    /// Moves findings the baseline accepts to `baselined`.
+    pub fn apply_baseline(&mut self, baseline: &baseline::Baseline) {
+        let (new, known) = baseline.split(std::mem::take(&mut self.findings));
+        self.findings = new;
+        self.baselined.extend(known);
+    }
 }
 
-/// Loads the inputs and runs every rule.
-pub fn scan(inputs: &[Input]) -> Outcome {
-    analyse(load::load(inputs), rules::ALL)
+/// Loads the inputs and runs every rule the config enables.
+pub fn scan(inputs: &[Input], config: &config::Config) -> Outcome {
+    analyse(load::load(inputs), rules::ALL, config)
 }
 
-/// Runs rules over loaded objects.
-pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule]) -> Outcome {
-    analyse_with(loaded, rules, None)
+/// Runs rules over loaded objects, then applies the config (excluded paths before the rules;
+/// severity overrides and excluded namespaces and kinds after them) and inline exemptions.
+pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule], config: &config::Config) -> Outcome {
+    analyse_with(loaded, rules, config, None)
 }
 
-/// Runs rules over loaded objects and, when given, runtime signals from Prometheus. Rules that
-/// could not judge (a metric family absent) are listed in `not_run` with a notice saying why.
+/// [`analyse`] plus, when given, runtime signals from Prometheus. Rules that could not judge
+/// (a metric family absent) are listed in `not_run` with a notice saying why.
 pub fn analyse_with(
     loaded: Loaded,
     rules: &[&'static rules::Rule],
+    config: &config::Config,
     metrics: Option<&runtime::Runtime>,
 ) -> Outcome {
+    let loaded = config.filter_loaded(loaded);
+    let rules: Vec<&'static rules::Rule> = rules
+        .iter()
+        .copied()
+        .filter(|r| config.rule_enabled(r.meta.id))
+        .collect();
     let Loaded {
         objects,
         mut errors,
@@ -83,14 +106,28 @@ pub fn analyse_with(
     files.sort();
     files.dedup();
     let file_count = files.len();
-    let cx = rules::Context::new(&objects).with_metrics(metrics);
-    let result = rules::run(&cx, rules);
+    let cx = rules::Context::with_params(&objects, &config.params).with_metrics(metrics);
+    let mut result = rules::run(&cx, &rules);
     let origin: Arc<str> = metrics.map_or_else(|| Arc::from("<hindsight>"), |m| m.source.clone());
     notices.extend(result.not_run_reasons.into_iter().map(|message| Problem {
         file: origin.clone(),
         line: None,
         message,
     }));
+    config.apply_severities(&mut result.findings);
+    result.findings.retain(|f| !config.excludes_finding(f));
+    // Objects whose findings are excluded need no valid exemptions either.
+    let exemptable = objects
+        .iter()
+        .filter(|o| !config.excludes_object(o.namespace.as_deref(), &o.kind));
+    let ran: Vec<&str> = rules
+        .iter()
+        .map(|r| r.meta.id)
+        .filter(|id| !result.not_run.contains(id))
+        .collect();
+    let applied = exempt::apply(exemptable, result.findings, &ran, exempt::today());
+    errors.extend(applied.errors);
+    notices.extend(applied.notices);
     errors.extend(result.internal_errors.into_iter().map(|message| Problem {
         file: Arc::from("<hindsight>"),
         line: None,
@@ -98,7 +135,9 @@ pub fn analyse_with(
     }));
     errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     Outcome {
-        findings: result.findings,
+        findings: applied.findings,
+        exempted: applied.exempted,
+        baselined: Vec::new(),
         errors,
         notices,
         not_run: result.not_run,

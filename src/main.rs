@@ -3,18 +3,35 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use hindsight::baseline::{self, Baseline};
 use hindsight::cli::{Cli, ClusterArgs, Command, ScanArgs, SnapshotArgs};
+use hindsight::config;
 use hindsight::load::Input;
 use hindsight::report;
 use hindsight::sources::cluster;
 use hindsight::{docs, rules};
 
+/// kubectl runs `kubectl hindsight …` as `kubectl-hindsight …` (a plugin is any executable of
+/// that name on PATH); help and usage then show how the user invoked it.
+const PLUGIN_NAME: &str = "kubectl-hindsight";
+
 fn main() -> ExitCode {
     // reqwest (`rustls-no-provider`) and kube's rustls must use ring: with no provider, or more
     // than one compiled in, rustls cannot pick one and panics on the first TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
+    let invoked = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    let mut command = Cli::command();
+    if invoked.as_deref() == Some(PLUGIN_NAME) {
+        command = command.bin_name("kubectl hindsight");
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -62,6 +79,24 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => hindsight::serve::main(args),
         Command::Stories => {
             stdout.write_all(docs::stories_text().as_bytes())?;
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hindsight", &mut buf);
+            stdout.write_all(&buf)?;
+            Ok(0)
+        }
+        Command::Man { out_dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
+            Ok(0)
+        }
+        Command::Man { out_dir: None } => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+            stdout.write_all(&buf)?;
             Ok(0)
         }
         Command::Snapshot(args) => snapshot(args),
@@ -119,6 +154,23 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
     {
         anyhow::bail!("--context and --namespace choose what `--cluster` reads: add --cluster");
     }
+    let config = if args.no_config {
+        config::Config::default()
+    } else {
+        let first = inputs.iter().find_map(|i| match i {
+            Input::Path(p) => Some(p.as_path()),
+            Input::Stdin => None,
+        });
+        match config::discover(args.config.as_deref(), first) {
+            Ok(config) => config,
+            Err(e) => {
+                let mut err = anstream::stderr().lock();
+                write!(err, "{}", e.render(std::io::stderr().is_terminal()))?;
+                writeln!(err)?;
+                return Ok(2);
+            }
+        }
+    };
     let mut loaded = hindsight::load::load(&inputs);
     if args.cluster {
         let picture = cluster::fetch_blocking(&cluster_options(&args.cluster_args))?;
@@ -128,12 +180,38 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         Some(url) => prometheus(url, &args.prometheus, &mut loaded)?,
         None => None,
     };
-    let outcome = hindsight::analyse_with(loaded, rules::ALL, runtime.as_ref());
+    let mut outcome = hindsight::analyse_with(loaded, rules::ALL, &config, runtime.as_ref());
+    if let Some(path) = &args.baseline {
+        match Baseline::read(path) {
+            Ok(base) => outcome.apply_baseline(&base),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(2);
+            }
+        }
+    }
     let mut code = outcome.exit_code(args.fail_on) as u8;
+    if let Some(path) = &args.write_baseline {
+        // Everything currently reported is accepted, including what an older baseline matched.
+        let mut accepted = outcome.findings.clone();
+        accepted.extend(outcome.baselined.iter().cloned());
+        baseline::write(&accepted, path)?;
+        eprintln!(
+            "wrote {} finding{} to baseline {}",
+            accepted.len(),
+            if accepted.len() == 1 { "" } else { "s" },
+            path.display()
+        );
+        if code == 1 {
+            code = 0;
+        }
+    }
     let opts = report::Options {
         color: std::io::stdout().is_terminal(),
         verbose: args.verbose,
         link_base: report::markdown::github_link_base(),
+        show_exempted: args.show_exempted,
+        show_baselined: args.show_baselined,
         ..report::Options::default()
     };
     let mut out = anstream::stdout().lock();

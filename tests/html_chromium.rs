@@ -246,7 +246,11 @@ fn dom_counts_equal_the_json_and_filters_hide_the_rest() {
 #[test]
 fn charts_render_and_a_screenshot_is_written() {
     let loaded = hindsight::load::load(&[hindsight::load::Input::Path(FIXTURES.into())]);
-    let outcome = hindsight::analyse(loaded, hindsight::rules::ALL);
+    let outcome = hindsight::analyse(
+        loaded,
+        hindsight::rules::ALL,
+        &hindsight::config::Config::default(),
+    );
     let t0 = 1_795_600_000.0;
     let opts = hindsight::report::Options {
         charts: vec![

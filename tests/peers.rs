@@ -332,7 +332,7 @@ fn fixture_path(peers: &Path, peer: &str, fixture: &str) -> PathBuf {
 /// peer fixture that the API would accept must load.
 fn fires(path: &Path, rule: &'static hindsight::rules::Rule, message: Option<&str>) -> bool {
     let loaded = load(&[Input::Path(path.to_owned())]);
-    let outcome = hindsight::analyse(loaded, &[rule]);
+    let outcome = hindsight::analyse(loaded, &[rule], &hindsight::config::Config::default());
     assert!(
         outcome.errors.is_empty(),
         "{}: {:?}",
@@ -429,7 +429,10 @@ fn every_peer_fixture_loads_without_errors() {
                 row.check
             );
             let path = fixture_path(&peers, peer, &row.fixture);
-            let outcome = hindsight::scan(&[Input::Path(path.clone())]);
+            let outcome = hindsight::scan(
+                &[Input::Path(path.clone())],
+                &hindsight::config::Config::default(),
+            );
             assert!(
                 outcome.errors.is_empty(),
                 "{}: {:?}",

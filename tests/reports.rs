@@ -438,6 +438,7 @@ fn fixture_outcome() -> hindsight::Outcome {
     hindsight::analyse(
         loaded,
         &[&hindsight::rules::workload::replicas_without_spread::RULE],
+        &hindsight::config::Config::default(),
     )
 }
 

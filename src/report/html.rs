@@ -301,6 +301,7 @@ mod tests {
         let outcome = crate::analyse(
             loaded,
             &[&crate::rules::workload::replicas_without_spread::RULE],
+            &crate::config::Config::default(),
         );
         assert_eq!(outcome.findings.len(), 1);
         let mut out = Vec::new();

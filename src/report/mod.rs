@@ -164,6 +164,10 @@ pub struct Options {
     pub link_base: Option<String>,
     /// Pictures for the HTML report (cluster state, metrics); empty for manifest scans.
     pub charts: Vec<svg::Chart>,
+    /// List findings accepted by exemptions, with their reasons (text).
+    pub show_exempted: bool,
+    /// List findings matched by the baseline (text).
+    pub show_baselined: bool,
 }
 
 /// Renders one format into memory.
@@ -176,6 +180,8 @@ pub fn render(outcome: &Outcome, format: Format, opts: &Options) -> io::Result<V
             text::Options {
                 color: opts.color,
                 verbose: opts.verbose,
+                show_exempted: opts.show_exempted,
+                show_baselined: opts.show_baselined,
             },
         )?,
         Format::Json => json::write(outcome, &mut buf)?,
@@ -259,6 +265,10 @@ pub struct Summary {
     pub by_rule: BTreeMap<&'static str, usize>,
     pub by_story: BTreeMap<&'static str, usize>,
     pub rules_not_run: Vec<&'static str>,
+    /// Findings accepted by inline exemptions (not counted in `findings`).
+    pub exempted: usize,
+    /// Findings matched by the baseline (not counted in `findings`).
+    pub baselined: usize,
 }
 
 impl Summary {
@@ -270,6 +280,8 @@ impl Summary {
             errors: outcome.errors.len(),
             notices: outcome.notices.len(),
             rules_not_run: outcome.not_run.clone(),
+            exempted: outcome.exempted.len(),
+            baselined: outcome.baselined.len(),
             ..Summary::default()
         };
         for sev in SEVERITIES {

@@ -16,6 +16,10 @@ pub struct Options {
     pub color: bool,
     /// Print notices too.
     pub verbose: bool,
+    /// List findings accepted by exemptions, with their reasons.
+    pub show_exempted: bool,
+    /// List findings matched by the baseline.
+    pub show_baselined: bool,
 }
 
 fn level(sev: Severity) -> Level<'static> {
@@ -56,6 +60,42 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: Options) -> io::Resul
             )?;
         }
     }
+    if opts.show_exempted && !outcome.exempted.is_empty() {
+        writeln!(out, "exempted:")?;
+        for e in &outcome.exempted {
+            let x = &e.exemption;
+            writeln!(
+                out,
+                "  {} {}:{}: {}{}: {}\n    reason: {} ({}{}:{})",
+                e.finding.rule,
+                e.finding.location.file,
+                e.finding.location.line,
+                e.finding.object,
+                e.finding
+                    .container
+                    .as_deref()
+                    .map(|c| format!(" (container `{c}`)"))
+                    .unwrap_or_default(),
+                e.finding.message,
+                x.reason,
+                x.until.map(|u| format!("until {u}, ")).unwrap_or_default(),
+                x.file,
+                x.line,
+            )?;
+        }
+        writeln!(out)?;
+    }
+    if opts.show_baselined && !outcome.baselined.is_empty() {
+        writeln!(out, "baselined:")?;
+        for f in &outcome.baselined {
+            writeln!(
+                out,
+                "  {} {}:{}: {}: {}",
+                f.rule, f.location.file, f.location.line, f.object, f.message
+            )?;
+        }
+        writeln!(out)?;
+    }
     let s = Summary::of(outcome);
     let by_sev: Vec<String> = ["critical", "high", "medium", "low", "info"]
         .iter()
@@ -83,6 +123,18 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: Options) -> io::Resul
     )?;
     if s.errors > 0 {
         write!(out, "; {} input error{}", s.errors, plural(s.errors))?;
+    }
+    if s.exempted > 0 {
+        write!(out, "; {} exempted", s.exempted)?;
+        if !opts.show_exempted {
+            write!(out, " (--show-exempted lists them)")?;
+        }
+    }
+    if s.baselined > 0 {
+        write!(out, "; {} baselined", s.baselined)?;
+        if !opts.show_baselined {
+            write!(out, " (--show-baselined lists them)")?;
+        }
     }
     if s.notices > 0 && !opts.verbose {
         write!(

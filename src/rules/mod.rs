@@ -5,9 +5,10 @@
 //! `hindsight rules`, `hindsight explain`, the README table and report rule help all read
 //! [`Meta`]. A rule whose input is absent (cluster state, metrics) is reported as not run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+use crate::config::Params;
 use crate::load::Object;
 use crate::model::Index;
 use crate::node::Node;
@@ -32,7 +33,19 @@ pub mod webhook;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -155,9 +168,11 @@ pub fn find(id: &str) -> Option<&'static Rule> {
     ALL.iter().copied().find(|r| r.meta.id == id)
 }
 
-/// What rules see: the objects, indexed, and runtime signals when Prometheus was read.
+/// What rules see: the objects, indexed, and the configured rule parameters.
 pub struct Context<'a> {
     pub index: Index<'a>,
+    /// Rule parameters from the config file (defaults when there is none).
+    pub params: &'a Params,
     /// Series fetched from Prometheus (`--prometheus`); `None` when not asked for.
     pub metrics: Option<&'a Runtime>,
     /// Live state is present (a Node, or a Pod with status): `Needs::Cluster` rules run.
@@ -165,9 +180,16 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
+    /// A context with default parameters.
     pub fn new(objects: &'a [Object]) -> Self {
+        Self::with_params(objects, Params::defaults())
+    }
+
+    /// A context with the parameters of a config file.
+    pub fn with_params(objects: &'a [Object], params: &'a Params) -> Self {
         Context {
             index: Index::new(objects),
+            params,
             metrics: None,
             live: crate::model::cluster::has_live_state(objects),
         }
