@@ -307,6 +307,8 @@ pub fn evaluate(
                 ..Default::default()
             },
             rules,
+            // The webhook runs with default configuration: `serve --config` is not built yet.
+            &crate::config::Config::default(),
         );
         let findings: Vec<Finding> = outcome
             .findings

@@ -274,6 +274,8 @@ async fn audit_loop(
                         ..Default::default()
                     },
                     rules,
+                    // The webhook runs with default configuration: `serve --config` is not built yet.
+                    &crate::config::Config::default(),
                 )
             })
             .await;
