@@ -6,6 +6,7 @@
 //! `ARCHITECTURE.md` for each module's invariants.
 
 pub mod cli;
+pub mod diff;
 pub mod docs;
 pub mod load;
 pub mod model;

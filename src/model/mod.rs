@@ -3,6 +3,7 @@
 //!
 //! Invariants: no IO, no network, cannot fail. Broken or unusual objects simply yield less.
 
+pub mod quantity;
 pub mod security;
 pub mod selector;
 

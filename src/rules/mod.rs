@@ -13,6 +13,7 @@ use crate::model::Index;
 use crate::node::Node;
 use crate::stories::Story;
 
+pub mod change;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -76,6 +77,8 @@ pub enum Needs {
     Cluster,
     /// Prometheus metrics.
     Metrics,
+    /// Two versions of the manifests: a change rule, run by `hindsight diff` only.
+    Diff,
 }
 
 /// A rule's documentation, the single source for `rules`, `explain`, the README and reports.
@@ -107,6 +110,25 @@ pub static ALL: &[&Rule] = &[&workload::replicas_without_spread::RULE];
 /// Looks a rule up by id.
 pub fn find(id: &str) -> Option<&'static Rule> {
     ALL.iter().copied().find(|r| r.meta.id == id)
+}
+
+/// Metadata of every rule, scan and change rules alike, sorted by id: what `rules`, `explain`
+/// and the README table list.
+pub fn metas() -> Vec<&'static Meta> {
+    let mut all: Vec<&'static Meta> = ALL
+        .iter()
+        .map(|r| &r.meta)
+        .chain(change::ALL.iter().map(|r| &r.meta))
+        .collect();
+    all.sort_by_key(|m| m.id);
+    all
+}
+
+/// Looks any rule's metadata up by id (scan or change rule).
+pub fn find_meta(id: &str) -> Option<&'static Meta> {
+    find(id)
+        .map(|r| &r.meta)
+        .or_else(|| change::find(id).map(|r| &r.meta))
 }
 
 /// What rules see: the objects, indexed.
