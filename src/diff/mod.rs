@@ -518,7 +518,11 @@ mod tests {
                 "a".into(),
                 Some(0),
                 Some(1),
-                vec!["apiVersion".into(), "spec.replicas".into()],
+                vec![
+                    "apiVersion".into(),
+                    "metadata.namespace".into(),
+                    "spec.replicas".into(),
+                ],
             ),
             ("gone".into(), None, Some(3), vec![]),
         ];
@@ -581,7 +585,7 @@ mod tests {
         assert_eq!(d.resolved_findings.len(), 1);
         assert_eq!(d.errors.len(), 1);
         assert!(
-            d.errors[0].to_string().starts_with("after: a.yaml:1: "),
+            d.errors[0].to_string().starts_with("after: a.yaml:2: invalid YAML"),
             "{}",
             d.errors[0]
         );
