@@ -154,6 +154,11 @@ impl Builder {
                     key: key @ None, ..
                 }) = self.stack.last_mut()
                 {
+                    if anchor == 0 && tag.is_none() && !may_resolve_to_non_string(&text, style) {
+                        // Nearly every key (`metadata`, `name`, ...) is a plain word: skip the resolver.
+                        *key = Some((text.into_owned(), line, is_merge_key));
+                        return Ok(());
+                    }
                     let node = resolve_scalar(&text, style, tag.as_deref(), line);
                     let key_text = key_string(&node);
                     *key = Some((key_text, line, is_merge_key));
@@ -337,10 +342,35 @@ pub fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, line: u
                 _ => Value::Str(text.to_owned()),
             }
         }
-        _ if style == ScalarStyle::Plain => resolve_plain(text),
+        _ if may_resolve_to_non_string(text, style) => resolve_plain(text),
         _ => Value::Str(text.to_owned()),
     };
     Node::new(line, value)
+}
+
+/// Whether a scalar could resolve to something other than its own text (a cheap pre-check:
+/// only plain scalars starting with a digit, sign, dot, `~` or a boolean/null initial can).
+fn may_resolve_to_non_string(text: &str, style: ScalarStyle) -> bool {
+    style == ScalarStyle::Plain
+        && text.as_bytes().first().is_none_or(|b| {
+            b.is_ascii_digit()
+                || matches!(
+                    b,
+                    b'+' | b'-'
+                        | b'.'
+                        | b'~'
+                        | b'n'
+                        | b'N'
+                        | b'y'
+                        | b'Y'
+                        | b't'
+                        | b'T'
+                        | b'f'
+                        | b'F'
+                        | b'o'
+                        | b'O'
+                )
+        })
 }
 
 /// YAML 1.1 resolution of a plain scalar, following go-yaml v2's `resolve.go`.
