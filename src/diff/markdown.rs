@@ -31,6 +31,20 @@ fn escape(text: &str) -> String {
     s
 }
 
+/// Text with Markdown-style `code` spans (as rule messages use) rendered as `<code>`, the
+/// rest escaped. Unbalanced backticks are escaped as they are.
+fn inline(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len().is_multiple_of(2) {
+        return escape(text);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| if i % 2 == 1 { code(p) } else { escape(p) })
+        .collect()
+}
+
 fn code(text: &str) -> String {
     format!("<code>{}</code>", escape(text))
 }
@@ -75,7 +89,7 @@ fn findings_table(s: &mut String, findings: &[Finding]) {
                 .map(|c| format!(" ({})", code(c)))
                 .unwrap_or_default(),
             code(&format!("{}:{}", f.location.file, f.location.line)),
-            escape(&f.message)
+            inline(&f.message)
         );
     }
 }
@@ -118,7 +132,7 @@ pub fn render(d: &DiffOutcome) -> String {
         for r in &d.risks {
             let f = &r.finding;
             let _ = writeln!(s, "#### {}\n", heading(f));
-            let _ = writeln!(s, "{}\n", escape(&f.message));
+            let _ = writeln!(s, "{}\n", inline(&f.message));
             if !r.changes.is_empty() {
                 s.push_str("| field | before | → after |\n|---|---|---|\n");
                 for v in &r.changes {
@@ -188,4 +202,19 @@ pub fn render(d: &DiffOutcome) -> String {
 /// Writes the report.
 pub fn write(d: &DiffOutcome, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(render(d).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_text_cannot_inject_markup() {
+        assert_eq!(
+            inline("`a|b` <img src=x> `c`"),
+            "<code>a&#124;b</code> &lt;img src=x&gt; <code>c</code>"
+        );
+        assert_eq!(inline("odd ` tick"), "odd &#96; tick");
+        assert_eq!(code("</code><b>"), "<code>&lt;/code&gt;&lt;b&gt;</code>");
+    }
 }

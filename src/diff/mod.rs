@@ -494,6 +494,9 @@ mod tests {
         l.objects
     }
 
+    /// Name, before index, after index, differing fields.
+    type Row = (String, Option<usize>, Option<usize>, Vec<String>);
+
     #[test]
     fn pairs_by_group_kind_namespace_and_name() {
         let before = objects(
@@ -506,12 +509,12 @@ mod tests {
         );
         let p = pair(&before, &after);
         assert_eq!(p.unchanged, 1, "key order and line moves are no change");
-        let summary: Vec<(String, Option<usize>, Option<usize>, Vec<String>)> = p
+        let summary: Vec<Row> = p
             .changes
             .iter()
             .map(|c| (c.key.name.clone(), c.before, c.after, c.fields.clone()))
             .collect();
-        let want: Vec<(String, Option<usize>, Option<usize>, Vec<String>)> = vec![
+        let want: Vec<Row> = vec![
             ("gone".into(), Some(1), None, vec![]),
             ("new".into(), None, Some(2), vec![]),
             (
@@ -585,7 +588,9 @@ mod tests {
         assert_eq!(d.resolved_findings.len(), 1);
         assert_eq!(d.errors.len(), 1);
         assert!(
-            d.errors[0].to_string().starts_with("after: a.yaml:2: invalid YAML"),
+            d.errors[0]
+                .to_string()
+                .starts_with("after: a.yaml:2: invalid YAML"),
             "{}",
             d.errors[0]
         );

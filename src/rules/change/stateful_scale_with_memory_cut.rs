@@ -104,6 +104,15 @@ fn memory_cuts(before: &Node, after: &Node) -> Vec<(String, &'static str)> {
     cuts
 }
 
+/// "the memory request goes", "the memory limit goes" or "the memory request and limit go".
+fn cut_words(cuts: &[(String, &'static str)]) -> &'static str {
+    match cuts {
+        [(_, "requests")] => "the memory request goes",
+        [(_, "limits")] => "the memory limit goes",
+        _ => "the memory request and limit go",
+    }
+}
+
 fn resources<'a>(c: &Container<'a>) -> &'a Node {
     c.node.get("resources").unwrap_or(Node::null())
 }
@@ -161,12 +170,9 @@ fn check(cx: &DiffContext<'_>, out: &mut DiffSink) {
                 Some(ca.name),
                 at,
                 format!(
-                    "{what} goes from {rb} to {ra} replicas while the memory {} of `{}` goes down: \
+                    "{what} goes from {rb} to {ra} replicas while {} down for `{}`: \
                      new replicas sync the whole dataset while every pod restarts with less memory",
-                    cuts.iter()
-                        .map(|(_, s)| *s)
-                        .collect::<Vec<_>>()
-                        .join(" and "),
+                    cut_words(&cuts),
                     ca.name
                 ),
                 values,
@@ -219,10 +225,10 @@ fn redis_failovers(cx: &DiffContext<'_>, out: &mut DiffSink) {
             None,
             res(a).path(&[cuts[0].1, "memory"]),
             format!(
-                "RedisFailover `{}` goes from {rb} to {ra} Redis replicas while its memory {} goes down: \
+                "RedisFailover `{}` goes from {rb} to {ra} Redis replicas while {} down: \
                  the change that lost Flant's dataset",
                 a.name,
-                cuts.iter().map(|(_, s)| *s).collect::<Vec<_>>().join(" and ")
+                cut_words(&cuts)
             ),
             values,
         );
