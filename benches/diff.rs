@@ -37,10 +37,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in paths {
         if p.is_dir() {
             files(&p, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             out.push(p);
         }
     }
@@ -130,7 +127,10 @@ fn prepare(corpus: &Path, data: &Path) -> std::io::Result<usize> {
         .filter_map(|p| {
             let bytes = std::fs::read(p).ok()?;
             let loaded = load_bytes(Arc::from("x"), &bytes, Some(p));
-            Some((p.clone(), loaded.objects.into_iter().map(|o| o.root).collect()))
+            Some((
+                p.clone(),
+                loaded.objects.into_iter().map(|o| o.root).collect(),
+            ))
         })
         .collect();
     let per_copy: usize = per_file.iter().map(|(_, o)| o.len()).sum();
@@ -146,7 +146,11 @@ fn prepare(corpus: &Path, data: &Path) -> std::io::Result<usize> {
                 let mut root = root.clone();
                 if let Some(meta) = root.get_mut("metadata") {
                     let ns = meta.str_at(&["namespace"]).unwrap_or("default").to_owned();
-                    set(meta, "namespace", Node::new(0, Value::Str(format!("{ns}-copy{c}"))));
+                    set(
+                        meta,
+                        "namespace",
+                        Node::new(0, Value::Str(format!("{ns}-copy{c}"))),
+                    );
                 }
                 before.push_str("---\n");
                 emit(&root, 0, &mut before);
@@ -154,8 +158,15 @@ fn prepare(corpus: &Path, data: &Path) -> std::io::Result<usize> {
                 if seen.is_multiple_of(CHANGE_EVERY)
                     && let Some(meta) = root.get_mut("metadata")
                 {
-                    let mut labels = meta.get("labels").cloned().unwrap_or(Node::new(0, Value::Map(Vec::new())));
-                    set(&mut labels, "bench-changed", Node::new(0, Value::Str("yes".into())));
+                    let mut labels = meta
+                        .get("labels")
+                        .cloned()
+                        .unwrap_or(Node::new(0, Value::Map(Vec::new())));
+                    set(
+                        &mut labels,
+                        "bench-changed",
+                        Node::new(0, Value::Str("yes".into())),
+                    );
                     set(meta, "labels", labels);
                     changed += 1;
                 }

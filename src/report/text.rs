@@ -150,7 +150,11 @@ fn plural(n: usize) -> &'static str {
 
 fn render_finding(renderer: &Renderer, lines: &mut Lines<'_>, f: &Finding) -> String {
     let title = match &f.container {
-        Some(c) => format!("{} (container `{c}`): {}", f.object, f.message),
+        // Most messages already name their container; say it once.
+        Some(c) if !f.message.contains(&format!("`{c}`")) => {
+            format!("{} (container `{c}`): {}", f.object, f.message)
+        }
+        Some(_) => format!("{}: {}", f.object, f.message),
         None => format!("{}: {}", f.object, f.message),
     };
     let path = format!("{}:{}", f.location.file, f.location.line);

@@ -13,7 +13,13 @@ use crate::model::Index;
 use crate::node::Node;
 use crate::stories::Story;
 
+pub mod aws_cni;
 pub mod change;
+pub mod exposure;
+pub mod logging;
+pub mod resources;
+pub mod security;
+pub mod stateful;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -105,7 +111,21 @@ pub struct Rule {
 }
 
 /// The registry, sorted by id.
-pub static ALL: &[&Rule] = &[&workload::replicas_without_spread::RULE];
+pub static ALL: &[&Rule] = &[
+    &aws_cni::external_snat::RULE,
+    &exposure::public_dashboard::RULE,
+    &exposure::public_load_balancer::RULE,
+    &logging::shipper_without_position_db::RULE,
+    &resources::missing_memory_limit::RULE,
+    &resources::missing_requests::RULE,
+    &security::host_namespaces::RULE,
+    &security::privileged_container::RULE,
+    &security::runs_as_root::RULE,
+    &security::sensitive_host_mount::RULE,
+    &stateful::no_disruption_budget::RULE,
+    &stateful::weak_readiness_probe::RULE,
+    &workload::replicas_without_spread::RULE,
+];
 
 /// Looks a rule up by id.
 pub fn find(id: &str) -> Option<&'static Rule> {
@@ -331,6 +351,17 @@ pub struct RunResult {
     pub findings: Vec<Finding>,
     pub internal_errors: Vec<String>,
     pub not_run: Vec<&'static str>,
+}
+
+/// Test support: a path under the shared corpus (`../shared/corpus/<rel>` beside the checkout,
+/// or two levels up for a worktree), when it exists. Tests skip with a notice otherwise.
+#[cfg(test)]
+pub(crate) fn shared_corpus(rel: &str) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../shared/corpus", "../../shared/corpus"]
+        .iter()
+        .map(|base| root.join(base).join(rel))
+        .find(|p| p.exists())
 }
 
 /// Test support: load YAML, run one rule, return its findings.

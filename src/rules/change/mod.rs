@@ -20,6 +20,10 @@ use crate::rules::{Context, Finding, Meta, Sink};
 
 pub mod cpu_limits_removed;
 pub mod disruption_budget_removed;
+pub mod external_snat_flipped;
+pub mod log_position_removed;
+pub mod made_public;
+pub mod readiness_weakened;
 pub mod spread_removed;
 pub mod stateful_scale_with_memory_cut;
 
@@ -36,6 +40,10 @@ pub struct ChangeRule {
 pub static ALL: &[&ChangeRule] = &[
     &cpu_limits_removed::RULE,
     &disruption_budget_removed::RULE,
+    &external_snat_flipped::RULE,
+    &log_position_removed::RULE,
+    &made_public::RULE,
+    &readiness_weakened::RULE,
     &spread_removed::RULE,
     &stateful_scale_with_memory_cut::RULE,
 ];

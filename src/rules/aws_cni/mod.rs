@@ -1,0 +1,2 @@
+//! Rules about the Amazon VPC CNI plugin's `aws-node` DaemonSet (MindTickle).
+pub mod external_snat;

@@ -1,0 +1,6 @@
+//! Rules about what a Service exposes outside the cluster, and the shared reachability and
+//! admin-UI recognition they rely on.
+pub mod admin_ui;
+pub mod public_dashboard;
+pub mod public_load_balancer;
+pub mod reach;

@@ -1,0 +1,2 @@
+//! Rules about node log shippers (PrometheusKube).
+pub mod shipper_without_position_db;
