@@ -123,12 +123,26 @@ fn diff_sources(args: &DiffArgs) -> Result<(Source, Source), String> {
                 if paths.iter().any(|p| p == "-") {
                     return Err("`-` (standard input) has no version at a git revision".into());
                 }
+                // A path the change deleted from the work tree is not an error: everything
+                // under it at the revision counts as removed (`diff::load_side` notes it).
+                let present: Vec<String> = paths
+                    .iter()
+                    .filter(|p| std::path::Path::new(p).exists())
+                    .cloned()
+                    .collect();
                 Ok((
                     Source::Git {
                         rev: spec.clone(),
                         paths: paths.clone(),
                     },
-                    inputs(&paths),
+                    Source::WorkTree {
+                        missing: paths
+                            .iter()
+                            .filter(|p| !present.contains(p))
+                            .cloned()
+                            .collect(),
+                        inputs: present.iter().map(|p| Input::parse(p)).collect(),
+                    },
                 ))
             }
         },

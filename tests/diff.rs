@@ -230,6 +230,31 @@ fn git_ref_against_the_work_tree() {
 }
 
 #[test]
+fn a_file_deleted_by_the_change_counts_as_removed() {
+    let repo = repository();
+    let out = hindsight(repo.path())
+        .args([
+            "diff",
+            "--git",
+            "HEAD~1",
+            "deploy/pdb.yaml",
+            "deploy/redis.yaml",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("runs");
+    let json = json_of(&out);
+    assert_eq!(json["errors"], serde_json::json!([]), "{json:#}");
+    assert_eq!(
+        json["changes"]["removed"][0]["object"]["kind"],
+        "PodDisruptionBudget"
+    );
+    assert_eq!(json["notices"][0]["side"], "after");
+    assert_eq!(json["notices"][0]["file"], "deploy/pdb.yaml");
+}
+
+#[test]
 fn git_ref_colon_path_against_another_file() {
     let repo = repository();
     // Rendered output compared with the committed copy of one file.

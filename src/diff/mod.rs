@@ -471,6 +471,16 @@ pub fn load_side(source: &Source) -> Loaded {
     match source {
         Source::Inputs(inputs) => crate::load::load(inputs),
         Source::Git { rev, paths } => git::load(rev, paths),
+        Source::WorkTree { inputs, missing } => {
+            let mut loaded = crate::load::load(inputs);
+            loaded.notices.extend(missing.iter().map(|p| Problem {
+                file: Arc::from(p.as_str()),
+                line: None,
+                message: "not in the work tree: everything under it at the revision counts as removed"
+                    .into(),
+            }));
+            loaded
+        }
     }
 }
 
@@ -481,6 +491,12 @@ pub enum Source {
     Inputs(Vec<crate::load::Input>),
     /// Paths at a git revision (read with `git ls-tree` / `git cat-file`).
     Git { rev: String, paths: Vec<String> },
+    /// The work-tree side of `--git REF PATHS`: the paths that exist, and the ones the change
+    /// deleted (a notice each, not an error).
+    WorkTree {
+        inputs: Vec<crate::load::Input>,
+        missing: Vec<String>,
+    },
 }
 
 #[cfg(test)]
