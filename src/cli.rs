@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-use crate::report::Format;
+use crate::report::Target;
 use crate::rules::Severity;
 
 /// Reads Kubernetes manifests and reports the conditions behind known outages, each finding
@@ -43,12 +43,15 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Files and directories (walked for .yaml, .yml, .json); `-` reads standard input.
-    #[arg(value_name = "PATH", required = true)]
+    /// Optional with `--prometheus`.
+    #[arg(value_name = "PATH", required_unless_present = "prometheus")]
     pub paths: Vec<String>,
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// Write the report to this file instead of standard output.
+    /// Output format, repeatable: `FMT` writes to standard output (one format at most),
+    /// `FMT=PATH` to a file. FMT: text (default), json, sarif, junit, markdown, html.
+    /// Example: `--format text --format sarif=hindsight.sarif`.
+    #[arg(long, short = 'f', value_name = "FMT[=PATH]")]
+    pub format: Vec<Target>,
+    /// Write the one format without `=PATH` to this file instead of standard output.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
     /// Exit with status 1 when a finding is at or above this severity.
@@ -57,6 +60,55 @@ pub struct ScanArgs {
     /// Also print notices (skipped documents, duplicate keys).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    #[command(flatten)]
+    pub prometheus: Box<PrometheusArgs>,
+}
+
+/// Reading runtime signals from Prometheus (see docs/prometheus.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PrometheusArgs {
+    /// Prometheus base URL (e.g. http://prometheus:9090): runs the metrics rules over a window.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// How far back to look from `--end`: 90s, 15m, 6h, 7d.
+    #[arg(
+        long,
+        default_value = "6h",
+        value_name = "DURATION",
+        requires = "prometheus"
+    )]
+    pub window: String,
+    /// End of the window: unix seconds or RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME", requires = "prometheus")]
+    pub end: Option<String>,
+    /// Resolution of range queries.
+    #[arg(
+        long,
+        default_value = "60s",
+        value_name = "DURATION",
+        requires = "prometheus"
+    )]
+    pub step: String,
+    /// Bearer token file (the token itself can be given in HINDSIGHT_PROMETHEUS_TOKEN).
+    #[arg(long, value_name = "FILE", requires = "prometheus")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// Basic auth user (password in HINDSIGHT_PROMETHEUS_PASSWORD).
+    #[arg(long, value_name = "USER", requires = "prometheus")]
+    pub prometheus_user: Option<String>,
+    /// PEM file of CA certificates to trust for an https:// Prometheus.
+    #[arg(long, value_name = "FILE", requires = "prometheus")]
+    pub prometheus_ca: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (last resort).
+    #[arg(long, requires = "prometheus")]
+    pub prometheus_insecure: bool,
+    /// Timeout of each request.
+    #[arg(
+        long,
+        default_value = "30s",
+        value_name = "DURATION",
+        requires = "prometheus"
+    )]
+    pub prometheus_timeout: String,
 }
 
 /// Output formats of `hindsight diff`.

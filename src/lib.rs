@@ -13,6 +13,8 @@ pub mod model;
 pub mod node;
 pub mod report;
 pub mod rules;
+pub mod runtime;
+pub mod sources;
 pub mod stories;
 
 use std::collections::HashMap;
@@ -32,6 +34,8 @@ pub struct Outcome {
     /// Rules that did not run because their input (cluster state, metrics) was absent.
     pub not_run: Vec<&'static str>,
     pub objects: usize,
+    /// Every object analysed, with where it starts (reports that list passes: JUnit).
+    pub scanned: Vec<(rules::ObjectRef, rules::Location)>,
     pub files: usize,
     /// File texts for snippets.
     pub sources: HashMap<Arc<str>, Arc<str>>,
@@ -58,10 +62,20 @@ pub fn scan(inputs: &[Input]) -> Outcome {
 
 /// Runs rules over loaded objects.
 pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule]) -> Outcome {
+    analyse_with(loaded, rules, None)
+}
+
+/// Runs rules over loaded objects and, when given, runtime signals from Prometheus. Rules that
+/// could not judge (a metric family absent) are listed in `not_run` with a notice saying why.
+pub fn analyse_with(
+    loaded: Loaded,
+    rules: &[&'static rules::Rule],
+    metrics: Option<&runtime::Runtime>,
+) -> Outcome {
     let Loaded {
         objects,
         mut errors,
-        notices,
+        mut notices,
         sources,
     } = loaded;
     let mut files: Vec<&Arc<str>> = objects.iter().map(|o| &o.file).collect();
@@ -69,8 +83,14 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule]) -> Outcome {
     files.sort();
     files.dedup();
     let file_count = files.len();
-    let cx = rules::Context::new(&objects);
+    let cx = rules::Context::new(&objects).with_metrics(metrics);
     let result = rules::run(&cx, rules);
+    let origin: Arc<str> = metrics.map_or_else(|| Arc::from("<hindsight>"), |m| m.source.clone());
+    notices.extend(result.not_run_reasons.into_iter().map(|message| Problem {
+        file: origin.clone(),
+        line: None,
+        message,
+    }));
     errors.extend(result.internal_errors.into_iter().map(|message| Problem {
         file: Arc::from("<hindsight>"),
         line: None,
@@ -83,6 +103,16 @@ pub fn analyse(loaded: Loaded, rules: &[&'static rules::Rule]) -> Outcome {
         notices,
         not_run: result.not_run,
         objects: objects.len(),
+        scanned: objects
+            .iter()
+            .map(|o| {
+                let at = rules::Location {
+                    file: o.file.clone(),
+                    line: o.line,
+                };
+                (rules::ObjectRef::of(o), at)
+            })
+            .collect(),
         files: file_count,
         sources,
     }

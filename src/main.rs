@@ -7,10 +7,12 @@ use clap::Parser;
 use hindsight::cli::{Cli, Command, DiffArgs, DiffFormat, ScanArgs};
 use hindsight::diff::{self, Source};
 use hindsight::load::Input;
-use hindsight::report::{self, Format};
+use hindsight::report;
 use hindsight::{docs, rules};
 
 fn main() -> ExitCode {
+    // reqwest is built with `rustls-no-provider`: install ring before any TLS client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
@@ -65,29 +67,32 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<u8> {
+    let targets = match report::plan(&args.format, args.output.as_deref()) {
+        Ok(targets) => targets,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
+    };
     let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
-    let outcome = hindsight::scan(&inputs);
-    let code = outcome.exit_code(args.fail_on) as u8;
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let mut buf: Vec<u8> = Vec::new();
-    match args.format {
-        Format::Text => {
-            let opts = report::text::Options {
-                color: to_terminal,
-                verbose: args.verbose,
-            };
-            report::text::write(&outcome, &mut buf, opts)?;
-        }
-        Format::Json => report::json::write(&outcome, &mut buf)?,
-    }
-    match &args.output {
-        Some(path) => std::fs::write(path, &buf)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-        None => {
-            let mut out = anstream::stdout().lock();
-            out.write_all(&buf)?;
-            out.flush()?;
-        }
+    let mut loaded = hindsight::load::load(&inputs);
+    let runtime = match &args.prometheus.prometheus {
+        Some(url) => prometheus(url, &args.prometheus, &mut loaded)?,
+        None => None,
+    };
+    let outcome = hindsight::analyse_with(loaded, rules::ALL, runtime.as_ref());
+    let mut code = outcome.exit_code(args.fail_on) as u8;
+    let opts = report::Options {
+        color: std::io::stdout().is_terminal(),
+        verbose: args.verbose,
+        link_base: report::markdown::github_link_base(),
+        ..report::Options::default()
+    };
+    let mut out = anstream::stdout().lock();
+    // Every format is written even when another fails; a failed one makes the status 2.
+    for e in report::emit(&outcome, &targets, &opts, &mut out) {
+        eprintln!("error: {e}");
+        code = 2;
     }
     Ok(code)
 }
@@ -199,4 +204,87 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// Fetches runtime signals. Setup mistakes (bad flags) end the run; an unreachable Prometheus
+/// is an input error in the report, so static findings are still shown.
+fn prometheus(
+    url: &str,
+    args: &hindsight::cli::PrometheusArgs,
+    loaded: &mut hindsight::load::Loaded,
+) -> anyhow::Result<Option<hindsight::runtime::Runtime>> {
+    use hindsight::load::Problem;
+    use hindsight::sources::prometheus as prom;
+    let duration =
+        |flag: &str, v: &str| prom::parse_duration(v).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
+    let window = duration("window", &args.window)?.as_secs_f64();
+    let step = duration("step", &args.step)?.as_secs_f64();
+    let end = match &args.end {
+        Some(t) => prom::parse_time(t).map_err(|e| anyhow::anyhow!("--end: {e}"))?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as f64,
+    };
+    if window / step > 11_000.0 {
+        anyhow::bail!(
+            "--window {} at --step {} is more than the 11,000 points per series Prometheus returns: raise --step",
+            args.window,
+            args.step
+        );
+    }
+    let mut opts = prom::Options::new(url);
+    opts.timeout = duration("prometheus-timeout", &args.prometheus_timeout)?;
+    opts.ca_file = args.prometheus_ca.clone();
+    opts.insecure_skip_verify = args.prometheus_insecure;
+    opts.bearer_token = match &args.prometheus_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("HINDSIGHT_PROMETHEUS_TOKEN").ok(),
+    };
+    if let Some(user) = &args.prometheus_user {
+        opts.basic_auth = Some((
+            user.clone(),
+            std::env::var("HINDSIGHT_PROMETHEUS_PASSWORD").ok(),
+        ));
+    }
+    let client = prom::Client::new(&opts)?;
+    let origin: std::sync::Arc<str> = std::sync::Arc::from(client.url());
+    let problem = |message: String| Problem {
+        file: origin.clone(),
+        line: None,
+        message,
+    };
+    let window = prom::Window {
+        end,
+        length: window,
+        step,
+    };
+    match prom::fetch(&client, window, hindsight::runtime::SIGNALS) {
+        Ok(fetched) => {
+            loaded
+                .notices
+                .extend(fetched.notices.into_iter().map(&problem));
+            loaded
+                .errors
+                .extend(fetched.errors.into_iter().map(&problem));
+            loaded.notices.push(problem(format!(
+                "read {} signals with {} requests in {} ms ({} to {}, step {}s)",
+                fetched.runtime.signals.len(),
+                fetched.requests,
+                fetched.elapsed.as_millis(),
+                hindsight::runtime::rfc3339(fetched.runtime.start),
+                hindsight::runtime::rfc3339(fetched.runtime.end),
+                step
+            )));
+            Ok(Some(fetched.runtime))
+        }
+        Err(e) => {
+            loaded.errors.push(problem(e.to_string()));
+            Ok(None)
+        }
+    }
 }

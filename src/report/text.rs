@@ -2,11 +2,9 @@
 //! and what to change. Colour is decided by the writer (anstream strips it when not a terminal).
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
-use std::collections::HashMap;
 use std::io::{self, Write};
-use std::sync::Arc;
 
-use super::Summary;
+use super::{Lines, Summary, first_sentence};
 use crate::Outcome;
 use crate::load::Problem;
 use crate::rules::{self, Finding, Severity};
@@ -20,36 +18,6 @@ pub struct Options {
     pub verbose: bool,
 }
 
-/// Lines of each source, found once per file.
-struct Lines<'a> {
-    sources: &'a HashMap<Arc<str>, Arc<str>>,
-    starts: HashMap<&'a str, Vec<usize>>,
-}
-
-impl<'a> Lines<'a> {
-    fn new(sources: &'a HashMap<Arc<str>, Arc<str>>) -> Self {
-        Lines {
-            sources,
-            starts: HashMap::new(),
-        }
-    }
-
-    /// The text of 1-based `line` in `file`, without its line break.
-    fn get(&mut self, file: &str, line: u32) -> Option<&'a str> {
-        let (key, src) = self.sources.get_key_value(file)?;
-        let src: &'a str = src;
-        let starts = self.starts.entry(key).or_insert_with(|| {
-            std::iter::once(0)
-                .chain(memchr::memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1))
-                .collect()
-        });
-        let i = (line as usize).checked_sub(1)?;
-        let start = *starts.get(i)?;
-        let end = starts.get(i + 1).map_or(src.len(), |&e| e);
-        Some(src[start..end].trim_end_matches(['\n', '\r']))
-    }
-}
-
 fn level(sev: Severity) -> Level<'static> {
     let base = match sev {
         Severity::Critical | Severity::High => Level::ERROR,
@@ -58,15 +26,6 @@ fn level(sev: Severity) -> Level<'static> {
         Severity::Info => Level::INFO,
     };
     base.with_name(sev.as_str())
-}
-
-/// The first sentence of a text (rationale and remediation are long).
-fn first_sentence(text: &str) -> &str {
-    let text = text.trim();
-    match text.find(". ") {
-        Some(i) => &text[..=i],
-        None => text,
-    }
 }
 
 /// Writes findings, errors and a summary line.
@@ -157,7 +116,11 @@ fn render_finding(renderer: &Renderer, lines: &mut Lines<'_>, f: &Finding) -> St
         Some(_) => format!("{}: {}", f.object, f.message),
         None => format!("{}: {}", f.object, f.message),
     };
-    let path = format!("{}:{}", f.location.file, f.location.line);
+    // Line 0: not from a manifest (e.g. a pod seen only in Prometheus); the file is the source.
+    let path = match f.location.line {
+        0 => f.location.file.to_string(),
+        line => format!("{}:{line}", f.location.file),
+    };
     let mut head = Group::with_title(level(f.severity).primary_title(title).id(f.rule));
     match lines.get(&f.location.file, f.location.line) {
         Some(text) => {

@@ -11,12 +11,18 @@ use std::sync::Arc;
 use crate::load::Object;
 use crate::model::Index;
 use crate::node::Node;
+use crate::runtime::Runtime;
 use crate::stories::Story;
 
 pub mod aws_cni;
 pub mod change;
+pub mod cpu;
 pub mod exposure;
 pub mod logging;
+pub mod memory;
+pub mod metrics;
+pub mod network;
+pub mod node;
 pub mod resources;
 pub mod security;
 pub mod stateful;
@@ -113,16 +119,23 @@ pub struct Rule {
 /// The registry, sorted by id.
 pub static ALL: &[&Rule] = &[
     &aws_cni::external_snat::RULE,
+    &cpu::throttled_despite_low_usage::RULE,
     &exposure::public_dashboard::RULE,
     &exposure::public_load_balancer::RULE,
+    &logging::shipper_stalled::RULE,
     &logging::shipper_without_position_db::RULE,
+    &memory::oom_kills::RULE,
+    &network::tcp_retransmits::RULE,
+    &node::cpu_saturated_colocated::RULE,
     &resources::missing_memory_limit::RULE,
     &resources::missing_requests::RULE,
     &security::host_namespaces::RULE,
     &security::privileged_container::RULE,
     &security::runs_as_root::RULE,
     &security::sensitive_host_mount::RULE,
+    &security::unexplained_cpu_burn::RULE,
     &stateful::no_disruption_budget::RULE,
+    &stateful::replica_ready_but_unsynced::RULE,
     &stateful::weak_readiness_probe::RULE,
     &workload::replicas_without_spread::RULE,
 ];
@@ -151,21 +164,36 @@ pub fn find_meta(id: &str) -> Option<&'static Meta> {
         .or_else(|| change::find(id).map(|r| &r.meta))
 }
 
-/// What rules see: the objects, indexed.
+/// What rules see: the objects, indexed, and runtime signals when Prometheus was read.
 pub struct Context<'a> {
     pub index: Index<'a>,
+    /// Series fetched from Prometheus (`--prometheus`); `None` when not asked for.
+    pub metrics: Option<&'a Runtime>,
 }
 
 impl<'a> Context<'a> {
     pub fn new(objects: &'a [Object]) -> Self {
         Context {
             index: Index::new(objects),
+            metrics: None,
         }
+    }
+
+    /// Adds runtime signals: rules that need metrics run.
+    pub fn with_metrics(mut self, metrics: Option<&'a Runtime>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Whether live cluster state is available for rules that need it.
     pub fn has(&self, needs: Needs) -> bool {
-        matches!(needs, Needs::Manifests)
+        match needs {
+            Needs::Manifests => true,
+            Needs::Metrics => self.metrics.is_some(),
+            Needs::Cluster => false,
+            // Change rules run only in `hindsight diff`, over a `DiffContext`.
+            Needs::Diff => false,
+        }
     }
 }
 
@@ -264,6 +292,9 @@ impl Finding {
 pub struct Sink {
     meta: &'static Meta,
     pub findings: Vec<Finding>,
+    /// Set when the rule could not judge its input (e.g. a metric family is absent): the rule
+    /// counts as not run, with this reason, never as passing.
+    pub not_run: Option<String>,
 }
 
 impl Sink {
@@ -271,7 +302,36 @@ impl Sink {
         Sink {
             meta,
             findings: Vec::new(),
+            not_run: None,
         }
+    }
+
+    /// Marks the rule as not run for `reason` (its findings, if any, are kept).
+    pub fn not_run(&mut self, reason: impl Into<String>) {
+        self.not_run.get_or_insert_with(|| reason.into());
+    }
+
+    /// Reports a finding on an object that may not be in the loaded manifests (a pod or node
+    /// seen only in metrics): the caller gives the reference and location.
+    pub fn report_ref(
+        &mut self,
+        object: ObjectRef,
+        container: Option<&str>,
+        location: Location,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let object_line = location.line;
+        self.findings.push(Finding {
+            rule: self.meta.id,
+            severity: self.meta.severity,
+            object,
+            container: container.map(str::to_owned),
+            location,
+            message: message.into(),
+            stories: self.meta.stories.to_vec(),
+            object_line,
+        });
+        self.findings.last_mut().expect("just pushed")
     }
 
     /// Reports a finding on `object` (and `container`, when it is about one), pointing at the
@@ -305,18 +365,30 @@ impl Sink {
 /// down: its panic becomes an error message. Returns findings sorted by file, line and rule.
 pub fn run(cx: &Context<'_>, rules: &[&'static Rule]) -> RunResult {
     use rayon::prelude::*;
-    let results: Vec<(Vec<Finding>, Option<String>, Option<&'static str>)> = rules
+    type One = (
+        Vec<Finding>,
+        Option<String>,
+        Option<&'static str>,
+        Option<String>,
+    );
+    let results: Vec<One> = rules
         .par_iter()
         .map(|rule| {
             if !cx.has(rule.meta.needs) {
-                return (Vec::new(), None, Some(rule.meta.id));
+                return (Vec::new(), None, Some(rule.meta.id), None);
             }
             let mut sink = Sink::new(&rule.meta);
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 (rule.check)(cx, &mut sink)
             }));
             match outcome {
-                Ok(()) => (sink.findings, None, None),
+                Ok(()) => {
+                    let not_run = sink.not_run.as_ref().map(|_| rule.meta.id);
+                    let reason = sink
+                        .not_run
+                        .map(|why| format!("rule `{}` not run: {why}", rule.meta.id));
+                    (sink.findings, None, not_run, reason)
+                }
                 Err(_) => (
                     Vec::new(),
                     Some(format!(
@@ -324,15 +396,17 @@ pub fn run(cx: &Context<'_>, rules: &[&'static Rule]) -> RunResult {
                         rule.meta.id
                     )),
                     None,
+                    None,
                 ),
             }
         })
         .collect();
     let mut out = RunResult::default();
-    for (findings, error, not_run) in results {
+    for (findings, error, not_run, reason) in results {
         out.findings.extend(findings);
         out.internal_errors.extend(error);
         out.not_run.extend(not_run);
+        out.not_run_reasons.extend(reason);
     }
     out.findings.sort_by(|a, b| {
         (&a.location, a.rule, &a.object, &a.container).cmp(&(
@@ -351,6 +425,8 @@ pub struct RunResult {
     pub findings: Vec<Finding>,
     pub internal_errors: Vec<String>,
     pub not_run: Vec<&'static str>,
+    /// Why rules that could run anyway did not judge (absent metric families), one line each.
+    pub not_run_reasons: Vec<String>,
 }
 
 /// Test support: a path under the shared corpus (`../shared/corpus/<rel>` beside the checkout,

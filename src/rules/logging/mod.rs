@@ -1,2 +1,3 @@
 //! Rules about node log shippers (PrometheusKube).
+pub mod shipper_stalled;
 pub mod shipper_without_position_db;

@@ -1,0 +1,2 @@
+//! Rules about memory pressure.
+pub mod oom_kills;

@@ -1,0 +1,2 @@
+//! Rules about network health.
+pub mod tcp_retransmits;

@@ -1,0 +1,2 @@
+//! Rules about node saturation.
+pub mod cpu_saturated_colocated;
