@@ -38,14 +38,46 @@ pub enum Command {
     },
     /// The incidents hindsight's rules come from, with links to the postmortems.
     Stories,
+    /// Save a read-only picture of a live cluster as a `v1 List` for later or offline review
+    /// (`hindsight scan cluster.json`). Secrets are never read.
+    Snapshot(SnapshotArgs),
+    /// Run the rules as a Kubernetes validating admission webhook (HTTPS), with a periodic
+    /// audit of the cluster state exported as Prometheus metrics. See docs/webhook.md.
+    Serve(ServeArgs),
+}
+
+/// Where a live cluster is read from (`scan --cluster`, `snapshot`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig context to use (default: the current context, else in-cluster config).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Read namespaced kinds from this namespace only (Nodes are still read).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    /// Write the snapshot here (`-` for standard output).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Files and directories (walked for .yaml, .yml, .json); `-` reads standard input.
-    /// Optional with `--prometheus`.
-    #[arg(value_name = "PATH", required_unless_present = "prometheus")]
+    /// Snapshots and `kubectl get -o json` dumps are files like any other.
+    /// Optional with `--prometheus` or `--cluster`.
+    #[arg(value_name = "PATH", required_unless_present_any = ["prometheus", "cluster"])]
     pub paths: Vec<String>,
+    /// Also read the live cluster (kubeconfig or in-cluster; read-only).
+    #[arg(long)]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub cluster_args: ClusterArgs,
     /// Output format, repeatable: `FMT` writes to standard output (one format at most),
     /// `FMT=PATH` to a file. FMT: text (default), json, sarif, junit, markdown, html.
     /// Example: `--format text --format sarif=hindsight.sarif`.
@@ -143,4 +175,38 @@ pub struct DiffArgs {
     /// Also print notices and every changed field.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// PEM certificate chain served to the API server (reloaded when its directory changes).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// Address to listen on (in a pod: `0.0.0.0:8443`).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Deny objects with a finding at or above this severity.
+    #[arg(long, value_enum, default_value_t = Severity::High)]
+    pub deny_at: Severity,
+    /// Return findings at or above this severity (and below `--deny-at`) as warnings.
+    #[arg(long, value_enum, default_value_t = Severity::Medium)]
+    pub warn_at: Severity,
+    /// How often to re-read the cluster state and audit it (`30s`, `10m`, `1h`).
+    #[arg(long, default_value = "10m", value_parser = crate::serve::parse_duration)]
+    pub audit_every: std::time::Duration,
+    /// Cluster state snapshot (`kubectl get ... -o json` List, YAML, or a directory), re-read
+    /// when it changes; rules that relate objects read it.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// What to answer when hindsight itself fails on a review (a rule panics, evaluation times
+    /// out): keep it consistent with the webhook's `failurePolicy` (allow = Ignore, deny = Fail).
+    #[arg(long, value_enum, default_value_t = crate::serve::admission::FailureMode::Allow)]
+    pub failure_mode: crate::serve::admission::FailureMode,
+    /// Longest time for one request, body included; keep it below the webhook's
+    /// `timeoutSeconds`.
+    #[arg(long, default_value = "4s", value_parser = crate::serve::parse_duration)]
+    pub request_timeout: std::time::Duration,
 }

@@ -14,6 +14,7 @@ pub mod node;
 pub mod report;
 pub mod rules;
 pub mod runtime;
+pub mod serve;
 pub mod sources;
 pub mod stories;
 

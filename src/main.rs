@@ -4,14 +4,16 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use hindsight::cli::{Cli, Command, DiffArgs, DiffFormat, ScanArgs};
+use hindsight::cli::{Cli, ClusterArgs, Command, DiffArgs, DiffFormat, ScanArgs, SnapshotArgs};
 use hindsight::diff::{self, Source};
 use hindsight::load::Input;
 use hindsight::report;
+use hindsight::sources::cluster;
 use hindsight::{docs, rules};
 
 fn main() -> ExitCode {
-    // reqwest is built with `rustls-no-provider`: install ring before any TLS client exists.
+    // reqwest (`rustls-no-provider`) and kube's rustls must use ring: with no provider, or more
+    // than one compiled in, rustls cannot pick one and panics on the first TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let code = match run(cli) {
@@ -59,11 +61,50 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(2)
             }
         },
+        Command::Serve(args) => hindsight::serve::main(args),
         Command::Stories => {
             stdout.write_all(docs::stories_text().as_bytes())?;
             Ok(0)
         }
+        Command::Snapshot(args) => snapshot(args),
     }
+}
+
+fn cluster_options(args: &ClusterArgs) -> cluster::Options {
+    cluster::Options {
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        progress: true,
+    }
+}
+
+/// Writes the picture; kinds that could not be read are listed and make the status 2, the
+/// snapshot is still written (and says it is partial).
+fn snapshot(args: SnapshotArgs) -> anyhow::Result<u8> {
+    let picture = cluster::fetch_blocking(&cluster_options(&args.cluster))?;
+    if args.output.as_os_str() == "-" {
+        picture.write(std::io::stdout().lock())?;
+    } else {
+        let file = std::fs::File::create(&args.output)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?;
+        picture.write(file)?;
+    }
+    let objects: usize = picture.header.kinds.iter().map(|k| k.count).sum();
+    eprintln!(
+        "{} objects from context `{}` in {:.1} s",
+        objects,
+        picture.header.context.as_deref().unwrap_or("?"),
+        picture.header.duration_seconds
+    );
+    let mut partial = false;
+    for u in &picture.header.unreadable {
+        partial |= !u.not_served();
+        eprintln!(
+            "error: {} (`{}`) could not be read: {}",
+            u.kind, u.resource, u.reason
+        );
+    }
+    Ok(if partial { 2 } else { 0 })
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<u8> {
@@ -75,7 +116,16 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         }
     };
     let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
+    if !args.cluster
+        && (args.cluster_args.context.is_some() || args.cluster_args.namespace.is_some())
+    {
+        anyhow::bail!("--context and --namespace choose what `--cluster` reads: add --cluster");
+    }
     let mut loaded = hindsight::load::load(&inputs);
+    if args.cluster {
+        let picture = cluster::fetch_blocking(&cluster_options(&args.cluster_args))?;
+        loaded.absorb(picture.load());
+    }
     let runtime = match &args.prometheus.prometheus {
         Some(url) => prometheus(url, &args.prometheus, &mut loaded)?,
         None => None,

@@ -12,6 +12,7 @@ pub enum Story {
     Flant,
     Moonlight,
     JwPlayer,
+    Jetstack,
 }
 
 impl Serialize for Story {
@@ -34,13 +35,14 @@ pub struct StoryInfo {
 }
 
 impl Story {
-    pub const ALL: [Story; 6] = [
+    pub const ALL: [Story; 7] = [
         Story::MindTickle,
         Story::Buffer,
         Story::PrometheusKube,
         Story::Flant,
         Story::Moonlight,
         Story::JwPlayer,
+        Story::Jetstack,
     ];
 
     pub fn id(self) -> &'static str {
@@ -112,6 +114,19 @@ impl Story {
                 summary: "Weave Scope's UI was reachable on a public load balancer without authentication; attackers \
                           used its shell to run a crypto miner on every node.",
                 echo: "JW Player (2019): an admin UI on a public load balancer gave attackers a shell on every node",
+            },
+            // From stories.md's wider collection (item 5): the outage an admission webhook can cause,
+            // which `hindsight serve`'s own deploy/ must not repeat.
+            Story::Jetstack => &StoryInfo {
+                id: "jetstack",
+                title: "How a simple admission webhook lead to a cluster outage",
+                org: "Jetstack",
+                year: 2019,
+                url: "https://blog.jetstack.io/blog/gke-webhook-outage/",
+                summary: "During a GKE master upgrade an OPA validating webhook that matched everything, kube-system \
+                          included, could not be reached; API calls hung on it, the API server was reported unhealthy \
+                          and nodes were recreated in a loop.",
+                echo: "Jetstack (2019): an unreachable admission webhook that matched kube-system stalled the API server during a GKE upgrade",
             },
         }
     }

@@ -6,6 +6,8 @@
 //! (sorted by file, then line).
 
 pub mod json;
+pub mod snapshot;
+pub mod stream;
 pub mod yaml;
 
 use rayon::prelude::*;
@@ -119,7 +121,8 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    fn absorb(&mut self, other: Loaded) {
+    /// Adds another load's results (e.g. a live cluster's objects beside files).
+    pub fn absorb(&mut self, other: Loaded) {
         self.objects.extend(other.objects);
         self.errors.extend(other.errors);
         self.notices.extend(other.notices);
@@ -129,6 +132,9 @@ impl Loaded {
 
 /// Files larger than this are analysed but not kept for snippets.
 const MAX_SNIPPET_SOURCE: usize = 16 << 20;
+
+/// JSON files larger than this are streamed ([`stream`]) instead of read whole.
+pub const STREAM_MIN: u64 = MAX_SNIPPET_SOURCE as u64;
 
 /// Loads every input. Directories are walked for `.yaml`, `.yml` and `.json` files (hidden
 /// directories skipped); files named explicitly are read whatever their extension.
@@ -164,6 +170,9 @@ pub fn load(inputs: &[Input]) -> Loaded {
         .par_iter()
         .map(|path| {
             let name = display_path(path);
+            if let Some(loaded) = stream_if_large(&name, path) {
+                return loaded;
+            }
             match std::fs::read(path) {
                 Ok(bytes) => load_bytes(name, &bytes, Some(path)),
                 Err(e) => Loaded {
@@ -253,16 +262,7 @@ pub fn load_bytes(name: Arc<str>, bytes: &[u8], path: Option<&Path>) -> Loaded {
     };
     let mut documents: Vec<Node> = Vec::new();
     if is_json {
-        for parsed in json::parse_stream(text) {
-            match parsed {
-                json::Parsed::Document(node) => documents.push(node),
-                json::Parsed::Error { line, message } => loaded.errors.push(Problem {
-                    file: name.clone(),
-                    line: Some(line),
-                    message,
-                }),
-            }
-        }
+        take_json(&name, json::parse_stream(text), &mut documents, &mut loaded);
     } else {
         let chunks = yaml::split_documents(text);
         let parsed: Vec<Vec<yaml::Parsed>> = if chunks.len() > 8 {
@@ -286,6 +286,71 @@ pub fn load_bytes(name: Arc<str>, bytes: &[u8], path: Option<&Path>) -> Loaded {
             }
         }
     }
+    add_objects(&name, documents, &mut loaded);
+    if text.len() <= MAX_SNIPPET_SOURCE {
+        loaded.sources.insert(name, Arc::from(text));
+    }
+    loaded
+}
+
+/// Streams a large JSON file (see [`stream`]); `None` when it is small, not JSON, or not a
+/// List (the caller then reads it whole).
+fn stream_if_large(name: &Arc<str>, path: &Path) -> Option<Loaded> {
+    let ext = path.extension().and_then(|e| e.to_str());
+    if matches!(ext, Some("yaml" | "yml")) || std::fs::metadata(path).ok()?.len() < STREAM_MIN {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    if ext != Some("json") {
+        let mut head = [0u8; 4096];
+        let n = (&file).read(&mut head).ok()?;
+        let first = head[..n]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF));
+        if first != Some(&b'{') {
+            return None;
+        }
+    }
+    let file = std::fs::File::open(path).ok()?;
+    match stream::parse_reader(file) {
+        stream::Streamed::NotAList => None,
+        stream::Streamed::Done(parsed) => {
+            let mut loaded = Loaded::default();
+            let mut documents = Vec::new();
+            take_json(name, parsed, &mut documents, &mut loaded);
+            add_objects(name, documents, &mut loaded);
+            Some(loaded)
+        }
+    }
+}
+
+/// Sorts parsed JSON into documents, errors and the snapshot header's problems.
+fn take_json(
+    name: &Arc<str>,
+    parsed: Vec<json::Parsed>,
+    documents: &mut Vec<Node>,
+    loaded: &mut Loaded,
+) {
+    for parsed in parsed {
+        match parsed {
+            json::Parsed::Document(node) => documents.push(node),
+            json::Parsed::Error { line, message } => loaded.errors.push(Problem {
+                file: name.clone(),
+                line: Some(line),
+                message,
+            }),
+            json::Parsed::Header { line, json } => {
+                let (errors, notices) = snapshot::parse(name, line, &json);
+                loaded.errors.extend(errors);
+                loaded.notices.extend(notices);
+            }
+        }
+    }
+}
+
+/// Documents into objects: validated, Secrets redacted, non-objects noticed.
+fn add_objects(name: &Arc<str>, documents: Vec<Node>, loaded: &mut Loaded) {
+    loaded.objects.reserve(documents.len());
     for node in documents {
         if node.is_null() {
             continue;
@@ -311,10 +376,6 @@ pub fn load_bytes(name: Arc<str>, bytes: &[u8], path: Option<&Path>) -> Loaded {
             }),
         }
     }
-    if text.len() <= MAX_SNIPPET_SOURCE {
-        loaded.sources.insert(name, Arc::from(text));
-    }
-    loaded
 }
 
 fn line_of(bytes: &[u8], offset: usize) -> u32 {

@@ -3,6 +3,8 @@
 //!
 //! Invariants: no IO, no network, cannot fail. Broken or unusual objects simply yield less.
 
+pub mod cluster;
+pub mod kernel;
 pub mod quantity;
 pub mod security;
 pub mod selector;
@@ -173,9 +175,22 @@ impl<'a> Index<'a> {
         let mut by_kind: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut workloads_by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut hpa_by_target = HashMap::new();
+        // Live state: a Pod owned by a ReplicaSet owned by a Deployment is one workload, judged
+        // through the top controller when that controller is in the picture.
+        let present: std::collections::HashSet<(&str, &str, &str)> = objects
+            .iter()
+            .map(|o| (o.kind.as_str(), o.namespace_or_default(), o.name.as_str()))
+            .collect();
+        let controlled = |o: &Object| {
+            cluster::controller_of(o).is_some_and(|(kind, name)| {
+                present.contains(&(kind, o.namespace_or_default(), name))
+            })
+        };
         for (i, object) in objects.iter().enumerate() {
             by_kind.entry(object.kind.as_str()).or_default().push(i);
-            if let Some((template_metadata, pod_spec)) = pod_template(object) {
+            if let Some((template_metadata, pod_spec)) = pod_template(object)
+                && !controlled(object)
+            {
                 workloads_by_ns
                     .entry(object.namespace_or_default())
                     .or_default()

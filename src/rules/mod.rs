@@ -17,7 +17,10 @@ use crate::stories::Story;
 pub mod aws_cni;
 pub mod change;
 pub mod cpu;
+pub mod events;
 pub mod exposure;
+#[cfg(test)]
+pub(crate) mod live_fixtures;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
@@ -26,6 +29,7 @@ pub mod node;
 pub mod resources;
 pub mod security;
 pub mod stateful;
+pub mod webhook;
 pub mod workload;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -119,14 +123,20 @@ pub struct Rule {
 /// The registry, sorted by id.
 pub static ALL: &[&Rule] = &[
     &aws_cni::external_snat::RULE,
+    &cpu::limits_on_affected_kernel::RULE,
     &cpu::throttled_despite_low_usage::RULE,
+    &events::warnings::RULE,
     &exposure::public_dashboard::RULE,
     &exposure::public_load_balancer::RULE,
+    &logging::shipper_missing_on_nodes::RULE,
     &logging::shipper_stalled::RULE,
     &logging::shipper_without_position_db::RULE,
+    &memory::oom_killed::RULE,
     &memory::oom_kills::RULE,
     &network::tcp_retransmits::RULE,
     &node::cpu_saturated_colocated::RULE,
+    &node::kernel_cfs_quota_bug::RULE,
+    &node::not_ready::RULE,
     &resources::missing_memory_limit::RULE,
     &resources::missing_requests::RULE,
     &security::host_namespaces::RULE,
@@ -137,7 +147,10 @@ pub static ALL: &[&Rule] = &[
     &stateful::no_disruption_budget::RULE,
     &stateful::replica_ready_but_unsynced::RULE,
     &stateful::weak_readiness_probe::RULE,
+    &webhook::unscoped_or_unavailable::RULE,
+    &workload::replicas_colocated::RULE,
     &workload::replicas_without_spread::RULE,
+    &workload::unavailable::RULE,
 ];
 
 /// Looks a rule up by id.
@@ -169,6 +182,8 @@ pub struct Context<'a> {
     pub index: Index<'a>,
     /// Series fetched from Prometheus (`--prometheus`); `None` when not asked for.
     pub metrics: Option<&'a Runtime>,
+    /// Live state is present (a Node, or a Pod with status): `Needs::Cluster` rules run.
+    pub live: bool,
 }
 
 impl<'a> Context<'a> {
@@ -176,6 +191,7 @@ impl<'a> Context<'a> {
         Context {
             index: Index::new(objects),
             metrics: None,
+            live: crate::model::cluster::has_live_state(objects),
         }
     }
 
@@ -190,7 +206,7 @@ impl<'a> Context<'a> {
         match needs {
             Needs::Manifests => true,
             Needs::Metrics => self.metrics.is_some(),
-            Needs::Cluster => false,
+            Needs::Cluster => self.live,
             // Change rules run only in `hindsight diff`, over a `DiffContext`.
             Needs::Diff => false,
         }
@@ -497,6 +513,29 @@ mod tests {
                 "{} should live in {}",
                 rule.meta.id,
                 file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn every_cluster_example_fires_its_own_rule_with_live_state() {
+        for rule in ALL.iter().filter(|r| r.meta.needs == Needs::Cluster) {
+            let loaded = crate::load::load_bytes(
+                Arc::from("example.json"),
+                rule.meta.example.as_bytes(),
+                None,
+            );
+            assert!(
+                loaded.errors.is_empty(),
+                "{}: {:?}",
+                rule.meta.id,
+                loaded.errors
+            );
+            let findings = check(rule, rule.meta.example);
+            assert!(
+                findings.iter().any(|f| f.rule == rule.meta.id),
+                "the example of {} does not fire it",
+                rule.meta.id
             );
         }
     }

@@ -1,3 +1,6 @@
-//! Sources of live data beyond manifests. Invariant: sources yield plain data (see
-//! [`crate::runtime`]); rules never see a client, a socket or a future.
+//! Sources other than files. Invariant: each yields plain data — the loader's objects (cluster)
+//! or [`crate::runtime`] series (Prometheus) — so rules never see a client, a socket or a future,
+//! and never know where state came from.
+
+pub mod cluster;
 pub mod prometheus;

@@ -1,2 +1,3 @@
-//! Rules about memory pressure.
+//! Rules about memory pressure and OOM kills.
+pub mod oom_killed;
 pub mod oom_kills;

@@ -109,7 +109,8 @@ pub fn spread_of(workload: &Workload<'_>) -> Spread {
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
     for w in &cx.index.workloads {
-        if !w.is_replicated_kind() {
+        // On live state a ReplicaSet owned by a Deployment is judged through its Deployment.
+        if !w.is_replicated_kind() || crate::model::cluster::is_controlled(w.object) {
             continue;
         }
         let (replicas, source) = cx.index.replicas(w);

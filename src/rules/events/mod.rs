@@ -1,0 +1,2 @@
+//! Rules that read the cluster's Events.
+pub mod warnings;

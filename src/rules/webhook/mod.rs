@@ -1,0 +1,2 @@
+//! Rules about admission webhook configurations.
+pub mod unscoped_or_unavailable;
