@@ -19,6 +19,12 @@ pub struct Cli {
 pub enum Command {
     /// Scan manifests (files, directories, `-` for stdin) and report findings.
     Scan(ScanArgs),
+    /// Compare two versions of manifests: change risks, new findings, resolved findings.
+    ///
+    /// `hindsight diff BEFORE AFTER` (each side a file, a directory, or `-` for standard input;
+    /// several paths per side with `--before`/`--after`), or `hindsight diff --git REF [PATHS...]`
+    /// (PATHS at REF against the work tree; `--git REF:path NEW` compares a file at REF with NEW).
+    Diff(DiffArgs),
     /// List every rule: id, severity, stories, title.
     Rules {
         /// `text` (a table) or `markdown` (the README's rule table) or `json`.
@@ -166,6 +172,40 @@ pub struct PrometheusArgs {
         requires = "prometheus"
     )]
     pub prometheus_timeout: String,
+}
+
+/// Output formats of `hindsight diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// Changes, change risks with before → after values, new and resolved findings.
+    Text,
+    /// The documented JSON shape (see docs/diff.md).
+    Json,
+    /// A pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// Read the before side from this git revision (`REF`, or `REF:path` for one file).
+    #[arg(long, value_name = "REF")]
+    pub git: Option<String>,
+    /// Without `--git`: BEFORE then AFTER. With `--git REF`: the paths to compare (default `.`).
+    /// With `--git REF:path`: the after side.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Exit with status 1 when a change risk or a new finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = Severity::High)]
+    pub fail_on: Severity,
+    /// Also print notices and every changed field.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -3,12 +3,11 @@
 
 use std::fmt::Write;
 
-use crate::rules::{ALL, Rule};
+use crate::rules::{Meta, metas};
 use crate::stories::Story;
 
-fn stories_of(rule: &Rule) -> String {
-    rule.meta
-        .stories
+fn stories_of(meta: &Meta) -> String {
+    meta.stories
         .iter()
         .map(|s| s.id())
         .collect::<Vec<_>>()
@@ -17,16 +16,17 @@ fn stories_of(rule: &Rule) -> String {
 
 /// A plain table, one rule per line.
 pub fn rules_text() -> String {
-    let width = ALL.iter().map(|r| r.meta.id.len()).max().unwrap_or(0);
+    let all = metas();
+    let width = all.iter().map(|m| m.id.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for rule in ALL {
+    for rule in all {
         let _ = writeln!(
             out,
             "{:<width$}  {:<8}  {:<24}  {}",
-            rule.meta.id,
-            rule.meta.severity.as_str(),
+            rule.id,
+            rule.severity.as_str(),
             stories_of(rule),
-            rule.meta.title,
+            rule.title,
         );
     }
     out
@@ -37,20 +37,21 @@ pub fn rules_markdown() -> String {
     let mut out = String::from(
         "| rule | severity | needs | stories | what it finds |\n|---|---|---|---|---|\n",
     );
-    for rule in ALL {
-        let needs = match rule.meta.needs {
+    for rule in metas() {
+        let needs = match rule.needs {
             crate::rules::Needs::Manifests => "manifests",
             crate::rules::Needs::Cluster => "cluster",
             crate::rules::Needs::Metrics => "metrics",
+            crate::rules::Needs::Diff => "diff",
         };
         let _ = writeln!(
             out,
             "| `{}` | {} | {} | {} | {} |",
-            rule.meta.id,
-            rule.meta.severity.as_str(),
+            rule.id,
+            rule.severity.as_str(),
             needs,
             stories_of(rule),
-            rule.meta.title.replace('|', "\\|"),
+            rule.title.replace('|', "\\|"),
         );
     }
     out
@@ -58,18 +59,18 @@ pub fn rules_markdown() -> String {
 
 /// All rule metadata as JSON (for tooling).
 pub fn rules_json() -> String {
-    let rules: Vec<serde_json::Value> = ALL
-        .iter()
-        .map(|r| {
+    let rules: Vec<serde_json::Value> = metas()
+        .into_iter()
+        .map(|m| {
             serde_json::json!({
-                "id": r.meta.id,
-                "title": r.meta.title,
-                "severity": r.meta.severity,
-                "needs": r.meta.needs,
-                "stories": r.meta.stories,
-                "rationale": r.meta.rationale,
-                "remediation": r.meta.remediation,
-                "example": r.meta.example,
+                "id": m.id,
+                "title": m.title,
+                "severity": m.severity,
+                "needs": m.needs,
+                "stories": m.stories,
+                "rationale": m.rationale,
+                "remediation": m.remediation,
+                "example": m.example,
             })
         })
         .collect();
@@ -102,8 +103,7 @@ fn wrap(text: &str, indent: &str) -> String {
 }
 
 /// `hindsight explain <id>`.
-pub fn explain(rule: &Rule) -> String {
-    let m = &rule.meta;
+pub fn explain(m: &Meta) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}  [{}]\n{}\n", m.id, m.severity, m.title);
     out.push_str("Why it matters\n");
@@ -129,10 +129,10 @@ pub fn stories_text() -> String {
     let mut out = String::new();
     for story in Story::ALL {
         let info = story.info();
-        let rules: Vec<&str> = ALL
-            .iter()
-            .filter(|r| r.meta.stories.contains(&story))
-            .map(|r| r.meta.id)
+        let rules: Vec<&str> = metas()
+            .into_iter()
+            .filter(|m| m.stories.contains(&story))
+            .map(|m| m.id)
             .collect();
         let _ = writeln!(
             out,
@@ -161,8 +161,9 @@ pub fn did_you_mean(input: &str) -> Option<&'static str> {
         }
         prev[b.len()]
     }
-    ALL.iter()
-        .map(|r| (distance(input, r.meta.id), r.meta.id))
+    metas()
+        .into_iter()
+        .map(|m| (distance(input, m.id), m.id))
         .filter(|(d, id)| *d <= id.len() / 3 || id.ends_with(input) && input.len() > 4)
         .min()
         .map(|(_, id)| id)

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod kernel;
+pub mod quantity;
 pub mod security;
 pub mod selector;
 

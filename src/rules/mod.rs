@@ -16,6 +16,7 @@ use crate::runtime::Runtime;
 use crate::stories::Story;
 
 pub mod aws_cni;
+pub mod change;
 pub mod cpu;
 pub mod events;
 pub mod exposure;
@@ -105,6 +106,8 @@ pub enum Needs {
     Cluster,
     /// Prometheus metrics.
     Metrics,
+    /// Two versions of the manifests: a change rule, run by `hindsight diff` only.
+    Diff,
 }
 
 /// A rule's documentation, the single source for `rules`, `explain`, the README and reports.
@@ -168,6 +171,25 @@ pub fn find(id: &str) -> Option<&'static Rule> {
     ALL.iter().copied().find(|r| r.meta.id == id)
 }
 
+/// Metadata of every rule, scan and change rules alike, sorted by id: what `rules`, `explain`
+/// and the README table list.
+pub fn metas() -> Vec<&'static Meta> {
+    let mut all: Vec<&'static Meta> = ALL
+        .iter()
+        .map(|r| &r.meta)
+        .chain(change::ALL.iter().map(|r| &r.meta))
+        .collect();
+    all.sort_by_key(|m| m.id);
+    all
+}
+
+/// Looks any rule's metadata up by id (scan or change rule).
+pub fn find_meta(id: &str) -> Option<&'static Meta> {
+    find(id)
+        .map(|r| &r.meta)
+        .or_else(|| change::find(id).map(|r| &r.meta))
+}
+
 /// What rules see: the objects, indexed, and the configured rule parameters.
 pub struct Context<'a> {
     pub index: Index<'a>,
@@ -207,6 +229,8 @@ impl<'a> Context<'a> {
             Needs::Manifests => true,
             Needs::Metrics => self.metrics.is_some(),
             Needs::Cluster => self.live,
+            // Change rules run only in `hindsight diff`, over a `DiffContext`.
+            Needs::Diff => false,
         }
     }
 }

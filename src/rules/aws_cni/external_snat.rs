@@ -57,11 +57,11 @@ spec:
     check,
 };
 
-const EXTERNAL_SNAT: &str = "AWS_VPC_K8S_CNI_EXTERNALSNAT";
+pub(crate) const EXTERNAL_SNAT: &str = "AWS_VPC_K8S_CNI_EXTERNALSNAT";
 const RANDOMIZE_SNAT: &str = "AWS_VPC_K8S_CNI_RANDOMIZESNAT";
 
 /// Go's `strconv.ParseBool`, exactly: no trimming, no other spellings.
-fn parse_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
@@ -77,7 +77,7 @@ fn is_cni_image(image: &str) -> bool {
 }
 
 /// The CNI container of a DaemonSet, if this DaemonSet runs the AWS VPC CNI.
-fn cni_container<'a>(w: &Workload<'a>) -> Option<Container<'a>> {
+pub(crate) fn cni_container<'a>(w: &Workload<'a>) -> Option<Container<'a>> {
     let regular = || w.containers().filter(|c| c.kind == ContainerKind::Regular);
     if let Some(c) = regular().find(|c| is_cni_image(c.image())) {
         return Some(c);
@@ -92,7 +92,7 @@ fn cni_container<'a>(w: &Workload<'a>) -> Option<Container<'a>> {
 }
 
 /// The last `env` entry with this name (the last one wins when a name repeats).
-fn env<'a>(c: &Container<'a>, name: &str) -> Option<&'a Node> {
+pub(crate) fn env<'a>(c: &Container<'a>, name: &str) -> Option<&'a Node> {
     c.node
         .seq_at("env")
         .iter()

@@ -128,7 +128,7 @@ fn bits(addr: IpAddr) -> (u128, u8) {
 }
 
 /// Whether the network `(addr, len)` lies entirely inside `(range, range_len)`.
-fn within(addr: IpAddr, len: u8, range: IpAddr, range_len: u8) -> bool {
+pub(crate) fn within(addr: IpAddr, len: u8, range: IpAddr, range_len: u8) -> bool {
     let ((a, width), (r, range_width)) = (bits(addr), bits(range));
     if width != range_width || len < range_len {
         return false;

@@ -52,18 +52,18 @@ data:
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shipper {
+pub(crate) enum Shipper {
     FluentBit,
     Fluentd,
 }
 
 /// One tail input found in a config text. Lines are 0-based offsets into the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct TailInput {
-    shipper: Shipper,
-    line: usize,
+pub(crate) struct TailInput {
+    pub(crate) shipper: Shipper,
+    pub(crate) line: usize,
     /// The position file's path and its line, when set.
-    db: Option<(String, usize)>,
+    pub(crate) db: Option<(String, usize)>,
 }
 
 /// fluent-bit classic format: `[INPUT]` sections of `Key Value` lines, keys case-insensitive.
@@ -219,7 +219,7 @@ fn fluentd(text: &str) -> Vec<TailInput> {
 }
 
 /// All tail inputs of one ConfigMap data value.
-fn tail_inputs(key: &str, text: &str) -> Vec<TailInput> {
+pub(crate) fn tail_inputs(key: &str, text: &str) -> Vec<TailInput> {
     let is_yaml = key.ends_with(".yaml") || key.ends_with(".yml");
     let mut found = if is_yaml && text.contains("pipeline") {
         fluent_bit_yaml(text)

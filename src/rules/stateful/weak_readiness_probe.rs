@@ -64,7 +64,7 @@ spec:
 
 /// What a readiness probe can tell about a replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// Fails while the replica is not in sync.
     SyncAware,
     /// Cannot see replication; the reason, in words.
@@ -105,7 +105,7 @@ fn is_sentinel(c: &Container<'_>) -> bool {
 }
 
 /// Whether a container runs a Redis-protocol database (Redis, Valkey, KeyDB).
-fn is_redis(c: &Container<'_>) -> bool {
+pub(crate) fn is_redis(c: &Container<'_>) -> bool {
     if is_sentinel(c) {
         return false;
     }
@@ -206,7 +206,7 @@ fn script_from_configmap<'a>(
     None
 }
 
-fn judge_probe<'a>(
+pub(crate) fn judge_probe<'a>(
     cx: &Context<'a>,
     w: Option<(&Workload<'a>, &Container<'a>)>,
     probe: Option<&Node>,
