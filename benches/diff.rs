@@ -190,6 +190,12 @@ fn prepare(corpus: &Path, data: &Path) -> std::io::Result<usize> {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: a debug-build run of
+    // 100k objects would only slow the suite down, so the benchmark runs under `cargo bench` only.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benches/diff.rs: run `cargo bench --bench diff` for figures");
+        return;
+    }
     let Some(corpus) = shared_corpus() else {
         println!("notice: ../shared/corpus/real not found; benchmark skipped");
         return;

@@ -155,7 +155,12 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("yaml") => return run("yaml", &[data.join("yaml")]),
         Some("json") => return run("json", &[data.join("dump.json")]),
-        _ => {}
+        Some("--bench") => {}
+        // `cargo test --all-targets` runs bench binaries without `--bench`: skip the heavy run.
+        _ => {
+            println!("benches/scan.rs: run `cargo bench --bench scan` for figures");
+            return;
+        }
     }
     let Some(corpus) = shared_corpus() else {
         println!("notice: ../shared/corpus/real not found; benchmark skipped");
