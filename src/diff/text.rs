@@ -104,15 +104,7 @@ pub fn write(d: &DiffOutcome, out: &mut dyn Write, verbose: bool) -> io::Result<
         }
     }
     let s = DiffSummary::of(d);
-    let by_sev: Vec<String> = ["critical", "high", "medium", "low", "info"]
-        .iter()
-        .filter_map(|k| {
-            s.by_severity
-                .get(k)
-                .filter(|&&n| n > 0)
-                .map(|n| format!("{n} {k}"))
-        })
-        .collect();
+    let by_sev = crate::report::severity_counts(&s.by_severity);
     write!(
         out,
         "\n{} change risk(s), {} new finding(s){}, {} resolved; {} → {} objects",

@@ -97,15 +97,7 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: Options) -> io::Resul
         writeln!(out)?;
     }
     let s = Summary::of(outcome);
-    let by_sev: Vec<String> = ["critical", "high", "medium", "low", "info"]
-        .iter()
-        .filter_map(|k| {
-            s.by_severity
-                .get(k)
-                .filter(|&&n| n > 0)
-                .map(|n| format!("{n} {k}"))
-        })
-        .collect();
+    let by_sev = crate::report::severity_counts(&s.by_severity);
     write!(
         out,
         "{} finding{}{} in {} object{} from {} file{}",
