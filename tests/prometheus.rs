@@ -643,6 +643,28 @@ fn metrics_rules_against_a_real_prometheus() {
     let layout = layout();
     let server = serve(&layout.om);
     let url = server.url.as_str();
+
+    // Thresholds come from `.hindsight.yaml`: raising the throttling ratio to 1.0 silences the
+    // example that fires at the default 0.25.
+    let throttle = "cpu.throttled-despite-low-usage";
+    let (_, end) = *layout
+        .examples
+        .iter()
+        .find(|(r, _)| *r == throttle)
+        .expect("the throttling rule has an example");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("hindsight.yaml");
+    std::fs::write(
+        &cfg,
+        format!("params:\n  thresholds:\n    {throttle}:\n      throttled-ratio: 1.0\n"),
+    )
+    .expect("write config");
+    let cfg = cfg.to_str().expect("utf-8 path");
+    let (fires, _) = scan(url, end, &[]);
+    let (quiet, _) = scan(url, end, &["--config", cfg]);
+    assert!(!findings_of(&fires, throttle).is_empty(), "{fires}");
+    assert!(findings_of(&quiet, throttle).is_empty(), "{quiet}");
+
     let mut failures: Vec<String> = Vec::new();
     let mut figures: Vec<String> = Vec::new();
     let mut record = |name: &str, report: &serde_json::Value| {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::config;
 use crate::rules::metrics::{Joiner, Subject, by_container, pct, span};
 use crate::rules::{Context, Meta, Needs, Rule, Severity, Sink};
 use crate::runtime::{self, longest, minutes, runs};
@@ -109,7 +110,15 @@ pub fn cfs_bug(kernel: &str, os_image: &str) -> Option<bool> {
 }
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
-    check_with(cx, out, &Params::default());
+    // Thresholds from `.hindsight.yaml` (`thresholds:`), defaults otherwise.
+    let t = &cx.params.thresholds;
+    let params = Params {
+        throttled_ratio: t.get(&config::CPU_THROTTLE_RATIO),
+        max_utilisation: t.get(&config::CPU_THROTTLE_USAGE_RATIO),
+        min_duration: t.get(&config::CPU_THROTTLE_MINUTES) * 60.0,
+        ..Params::default()
+    };
+    check_with(cx, out, &params);
 }
 
 /// The check with explicit thresholds.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::config;
 use crate::rules::metrics::{Joiner, Subject, span};
 use crate::rules::{Context, Meta, Needs, Rule, Severity, Sink};
 use crate::runtime::{self, Series, longest, minutes, runs};
@@ -62,7 +63,13 @@ impl Default for Params {
 }
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
-    check_with(cx, out, &Params::default());
+    // Thresholds from `.hindsight.yaml` (`thresholds:`), defaults otherwise.
+    let t = &cx.params.thresholds;
+    let params = Params {
+        min_duration: t.get(&config::LOGGING_STALL_MINUTES) * 60.0,
+        ..Params::default()
+    };
+    check_with(cx, out, &params);
 }
 
 type Key<'a> = (&'a str, &'a str, &'a str);

@@ -1,6 +1,7 @@
 //! `network.tcp-retransmits`: nodes retransmitting a sustained share of their TCP segments, or
 //! losing conntrack inserts (MindTickle).
 
+use crate::config;
 use crate::rules::metrics::{Joiner, Subject, node_name, pct, span};
 use crate::rules::{Context, Meta, Needs, Rule, Severity, Sink};
 use crate::runtime::{self, Series, longest, minutes, runs};
@@ -61,7 +62,15 @@ impl Default for Params {
 }
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
-    check_with(cx, out, &Params::default());
+    // Thresholds from `.hindsight.yaml` (`thresholds:`), defaults otherwise.
+    let t = &cx.params.thresholds;
+    let params = Params {
+        ratio: t.get(&config::NETWORK_RETRANSMIT_RATIO),
+        high_ratio: t.get(&config::NETWORK_RETRANSMIT_HIGH_RATIO),
+        conntrack_fill: t.get(&config::NETWORK_CONNTRACK_FILL_RATIO),
+        min_duration: t.get(&config::NETWORK_RETRANSMIT_MINUTES) * 60.0,
+    };
+    check_with(cx, out, &params);
 }
 
 fn mean_in(s: &Series, from: f64, to: f64) -> f64 {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::config;
 use crate::rules::metrics::{Joiner, Subject, node_name, pct, span};
 use crate::rules::{Context, Meta, Needs, Rule, Severity, Sink};
 use crate::runtime::{self, longest, minutes, runs};
@@ -62,7 +63,14 @@ impl Default for Params {
 }
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
-    check_with(cx, out, &Params::default());
+    // Thresholds from `.hindsight.yaml` (`thresholds:`), defaults otherwise.
+    let t = &cx.params.thresholds;
+    let params = Params {
+        busy: t.get(&config::NODE_BUSY_RATIO),
+        min_duration: t.get(&config::NODE_BUSY_MINUTES) * 60.0,
+        min_replicas: t.get(&config::NODE_MIN_REPLICAS) as usize,
+    };
+    check_with(cx, out, &params);
 }
 
 pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::config;
 use crate::rules::metrics::{Joiner, Subject, node_name, pct, span};
 use crate::rules::{Context, Meta, Needs, Rule, Severity, Sink};
 use crate::runtime::{self, Series, longest, minutes, runs};
@@ -73,7 +74,15 @@ impl Default for Params {
 }
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
-    check_with(cx, out, &Params::default());
+    // Thresholds from `.hindsight.yaml` (`thresholds:`), defaults otherwise.
+    let t = &cx.params.thresholds;
+    let params = Params {
+        jump_factor: t.get(&config::SECURITY_BURN_FACTOR),
+        nodes_fraction: t.get(&config::SECURITY_BURN_NODE_FRACTION),
+        min_duration: t.get(&config::SECURITY_BURN_MINUTES) * 60.0,
+        ..Params::default()
+    };
+    check_with(cx, out, &params);
 }
 
 pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
