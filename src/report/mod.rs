@@ -362,6 +362,19 @@ pub(crate) fn squash_spaces(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// "2 critical", "1 high", ... for the non-zero counts, most severe first.
+pub fn severity_counts(by_severity: &BTreeMap<&'static str, usize>) -> Vec<String> {
+    ["critical", "high", "medium", "low", "info"]
+        .iter()
+        .filter_map(|k| {
+            by_severity
+                .get(k)
+                .filter(|&&n| n > 0)
+                .map(|n| format!("{n} {k}"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,17 +483,4 @@ mod tests {
         assert_eq!(lines.get("f", 0), None);
         assert_eq!(lines.context("f", 1, 5), vec![(1, "a"), (2, "b"), (3, "c")]);
     }
-}
-
-/// "2 critical", "1 high", ... for the non-zero counts, most severe first.
-pub fn severity_counts(by_severity: &BTreeMap<&'static str, usize>) -> Vec<String> {
-    ["critical", "high", "medium", "low", "info"]
-        .iter()
-        .filter_map(|k| {
-            by_severity
-                .get(k)
-                .filter(|&&n| n > 0)
-                .map(|n| format!("{n} {k}"))
-        })
-        .collect()
 }
