@@ -165,6 +165,9 @@ pub struct Index<'a> {
     pub objects: &'a [Object],
     pub workloads: Vec<Workload<'a>>,
     by_kind: HashMap<&'a str, Vec<usize>>,
+    /// (kind, namespace) → objects: joins look only inside one namespace, so they cost
+    /// O(objects in that namespace), never O(all objects) per workload (Checkov's trap).
+    by_kind_ns: HashMap<&'a str, HashMap<&'a str, Vec<usize>>>,
     workloads_by_ns: HashMap<&'a str, Vec<usize>>,
     hpa_by_target: HashMap<(&'a str, &'a str, &'a str), usize>,
 }
@@ -173,6 +176,7 @@ impl<'a> Index<'a> {
     pub fn new(objects: &'a [Object]) -> Self {
         let mut workloads = Vec::new();
         let mut by_kind: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_kind_ns: HashMap<&str, HashMap<&str, Vec<usize>>> = HashMap::new();
         let mut workloads_by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut hpa_by_target = HashMap::new();
         // Live state: a Pod owned by a ReplicaSet owned by a Deployment is one workload, judged
@@ -188,6 +192,12 @@ impl<'a> Index<'a> {
         };
         for (i, object) in objects.iter().enumerate() {
             by_kind.entry(object.kind.as_str()).or_default().push(i);
+            by_kind_ns
+                .entry(object.kind.as_str())
+                .or_default()
+                .entry(object.namespace_or_default())
+                .or_default()
+                .push(i);
             if let Some((template_metadata, pod_spec)) = pod_template(object)
                 && !controlled(object)
             {
@@ -215,6 +225,7 @@ impl<'a> Index<'a> {
             objects,
             workloads,
             by_kind,
+            by_kind_ns,
             workloads_by_ns,
             hpa_by_target,
         }
@@ -224,6 +235,16 @@ impl<'a> Index<'a> {
     pub fn of_kind(&self, kind: &str) -> impl Iterator<Item = &'a Object> + '_ {
         self.by_kind
             .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.objects[i])
+    }
+
+    /// Objects of one kind in one namespace (`default` also holds objects that name none).
+    pub fn of_kind_in(&self, kind: &str, namespace: &str) -> impl Iterator<Item = &'a Object> + '_ {
+        self.by_kind_ns
+            .get(kind)
+            .and_then(|by_ns| by_ns.get(namespace))
             .into_iter()
             .flatten()
             .map(|&i| &self.objects[i])
@@ -277,8 +298,7 @@ impl<'a> Index<'a> {
     /// PodDisruptionBudgets in the workload's namespace that select its pods.
     pub fn pdbs_for(&self, workload: &Workload<'_>) -> Vec<&'a Object> {
         let ns = workload.object.namespace_or_default();
-        self.of_kind("PodDisruptionBudget")
-            .filter(|pdb| pdb.namespace_or_default() == ns)
+        self.of_kind_in("PodDisruptionBudget", ns)
             .filter(|pdb| {
                 let node = pdb.root.path(&["spec", "selector"]);
                 // policy/v1: an empty selector selects every pod in the namespace; v1beta1: none.
@@ -300,8 +320,7 @@ impl<'a> Index<'a> {
     /// Services in the workload's namespace whose selector picks its pods.
     pub fn services_for(&self, workload: &Workload<'_>) -> Vec<&'a Object> {
         let ns = workload.object.namespace_or_default();
-        self.of_kind("Service")
-            .filter(|s| s.namespace_or_default() == ns)
+        self.of_kind_in("Service", ns)
             .filter(|s| {
                 Selector::from_service(s).is_some_and(|sel| sel.matches(workload.pod_labels()))
             })

@@ -22,8 +22,7 @@ pub(crate) fn limit_range_defaults(
         _ => &["default", "max"],
     };
     cx.index
-        .of_kind("LimitRange")
-        .filter(|lr| lr.namespace_or_default() == namespace)
+        .of_kind_in("LimitRange", namespace)
         .flat_map(|lr| lr.spec().seq_at("limits"))
         .filter(|item| item.str_at(&["type"]) == Some("Container"))
         .find_map(|item| {

@@ -198,8 +198,8 @@ fn script_from_configmap<'a>(
         let ns = w.object.namespace_or_default();
         let text = cx
             .index
-            .of_kind("ConfigMap")
-            .filter(|o| o.namespace_or_default() == ns && o.name == cm_name)
+            .of_kind_in("ConfigMap", ns)
+            .filter(|o| o.name == cm_name)
             .find_map(|o| o.root.path(&["data", &key]).and_then(Node::as_str))?;
         return Some((cm_name.to_owned(), key, text));
     }
