@@ -6,6 +6,8 @@
 //! block YAML from the loaded objects, each copy in its own namespaces (so 50k objects have 50k
 //! identities, as in a real repository); changed objects get one extra label.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,31 +19,6 @@ use hindsight::node::{Node, Value};
 const TARGET_OBJECTS: usize = 50_000;
 /// One object in this many is changed on the after side.
 const CHANGE_EVERY: usize = 100;
-
-fn shared_corpus() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("../shared/corpus/real"),
-        root.join("../../shared/corpus/real"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            files(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            out.push(p);
-        }
-    }
-}
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -121,7 +98,7 @@ fn set(map: &mut Node, key: &str, value: Node) {
 /// carrying an extra label). Returns the number of objects changed.
 fn prepare(corpus: &Path, data: &Path) -> std::io::Result<usize> {
     let mut paths = Vec::new();
-    files(corpus, &mut paths);
+    common::files(corpus, &["yaml", "yml"], &mut paths);
     let per_file: Vec<(PathBuf, Vec<Node>)> = paths
         .iter()
         .filter_map(|p| {
@@ -196,7 +173,7 @@ fn main() {
         println!("benches/diff.rs: run `cargo bench --bench diff` for figures");
         return;
     }
-    let Some(corpus) = shared_corpus() else {
+    let Some(corpus) = common::shared_corpus() else {
         println!("notice: ../shared/corpus/real not found; benchmark skipped");
         return;
     };

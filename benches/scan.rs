@@ -5,6 +5,8 @@
 //! Loading runs in-process from memory, so the figures exclude disk reads; the CLI numbers in
 //! the README come from `hyperfine`/`/usr/bin/time` on the same data written out.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,34 +14,6 @@ use std::time::Instant;
 use hindsight::load::load_bytes;
 
 const TARGET_OBJECTS: usize = 50_000;
-
-fn shared_corpus() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("../shared/corpus/real"),
-        root.join("../../shared/corpus/real"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            files(&p, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(p);
-        }
-    }
-}
 
 fn cpu_seconds() -> f64 {
     // utime + stime of this process, from /proc/self/stat (fields 14 and 15, in clock ticks).
@@ -108,7 +82,7 @@ fn dir_size(p: &Path) -> u64 {
 /// Writes the replicated corpus (YAML tree) and one JSON List dump under `target/bench-data`.
 fn prepare(corpus: &Path, data: &Path) -> std::io::Result<()> {
     let mut paths = Vec::new();
-    files(corpus, &mut paths);
+    common::files(corpus, &["yaml", "yml", "json"], &mut paths);
     let per_copy: usize = paths
         .iter()
         .filter_map(|p| {
@@ -162,7 +136,7 @@ fn main() {
             return;
         }
     }
-    let Some(corpus) = shared_corpus() else {
+    let Some(corpus) = common::shared_corpus() else {
         println!("notice: ../shared/corpus/real not found; benchmark skipped");
         return;
     };
