@@ -101,6 +101,15 @@ pub(crate) fn env<'a>(c: &Container<'a>, name: &str) -> Option<&'a Node> {
 }
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
+    // Live state: nodes without an ExternalIP sit in private subnets, whose route out is a NAT
+    // gateway — exactly where external SNAT matters (MindTickle's nodes). Empty on manifests.
+    let nodes = crate::model::cluster::nodes_by_name(&cx.index);
+    let mut private: Vec<&str> = nodes
+        .iter()
+        .filter(|(_, n)| crate::model::cluster::has_external_ip(n) == Some(false))
+        .map(|(name, _)| *name)
+        .collect();
+    private.sort_unstable();
     for w in cx
         .index
         .workloads
@@ -112,6 +121,8 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
         };
         let has_env_from = !c.node.seq_at("envFrom").is_empty();
         let name = c.name;
+        let before = out.findings.len();
+        let mut snat_off = false;
         match env(&c, EXTERNAL_SNAT) {
             Some(e) if e.get("valueFrom").is_some_and(|v| !v.is_null()) => {
                 out.report(
@@ -128,7 +139,10 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
             Some(e) => match e.get("value").map(|v| &v.value) {
                 Some(Value::Str(s)) if !s.is_empty() => match parse_bool(s) {
                     Some(true) => {}
-                    Some(false) => review(out, w, name, e, &format!("is \"{s}\"")),
+                    Some(false) => {
+                        snat_off = true;
+                        review(out, w, name, e, &format!("is \"{s}\""))
+                    }
                     None => {
                         out.report(
                             w.object,
@@ -144,6 +158,7 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
                 },
                 // Empty or absent value: the CNI uses its default, false.
                 None | Some(Value::Str(_) | Value::Null) => {
+                    snat_off = true;
                     review(out, w, name, e, "is empty, so the default (false) applies");
                 }
                 // A YAML boolean or number: the API server rejects the object and the loader has
@@ -163,6 +178,7 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
                 .severity = Severity::Info;
             }
             None => {
+                snat_off = true;
                 out.report(
                     w.object,
                     Some(name),
@@ -175,6 +191,21 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
                 )
                 .severity = Severity::Low;
             }
+        }
+        if snat_off
+            && !private.is_empty()
+            && let Some(f) = out.findings.get_mut(before)
+        {
+            let shown: Vec<&str> = private.iter().take(5).copied().collect();
+            f.severity = f.severity.max(Severity::Medium);
+            f.message.push_str(&format!(
+                "; {} of {} nodes have no ExternalIP ({}{}): they sit in private subnets behind NAT, \
+                 where external SNAT off means pod traffic leaving the VPC is translated twice",
+                private.len(),
+                nodes.len(),
+                shown.join(", "),
+                if private.len() > shown.len() { ", …" } else { "" }
+            ));
         }
         if let Some(e) = env(&c, RANDOMIZE_SNAT)
             && let Some(s) = e.str_at(&["value"])
@@ -270,6 +301,43 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Low);
         assert!(f[0].message.contains("not set"));
+    }
+
+    #[test]
+    fn private_nodes_in_live_state_raise_the_review_item() {
+        let node = |name: &str, addresses: &str| {
+            format!(
+                "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\nstatus:\n  addresses: [{addresses}]\n"
+            )
+        };
+        let private = format!(
+            "{}{}{}",
+            snat("\"false\""),
+            node("ip-10-0-1-5", "{type: InternalIP, address: 10.0.1.5}"),
+            node(
+                "ip-10-0-2-7",
+                "{type: InternalIP, address: 10.0.2.7}, {type: Hostname, address: ip-10-0-2-7}"
+            ),
+        );
+        let f = run(&RULE, &private);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Medium);
+        assert!(
+            f[0].message
+                .contains("2 of 2 nodes have no ExternalIP (ip-10-0-1-5, ip-10-0-2-7)"),
+            "{}",
+            f[0].message
+        );
+        // Nodes with public addresses: external SNAT off is fine there, the item stays low.
+        let public = format!(
+            "{}{}",
+            snat("\"false\""),
+            node(
+                "ip-10-0-1-5",
+                "{type: InternalIP, address: 10.0.1.5}, {type: ExternalIP, address: 54.1.2.3}"
+            ),
+        );
+        assert_eq!(severities(&public), [Severity::Low]);
     }
 
     #[test]
