@@ -232,6 +232,13 @@ pub struct ServeArgs {
     /// when it changes; rules that relate objects read it.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
+    /// Read the cluster state from the live API instead (in-cluster service account or
+    /// kubeconfig; `deploy/rbac.yaml` grants what it needs), every `--audit-every`.
+    #[arg(long, conflicts_with = "state")]
+    pub cluster_state: bool,
+    /// Kubeconfig context for `--cluster-state` (default: current context, else in-cluster).
+    #[arg(long, value_name = "NAME", requires = "cluster_state")]
+    pub context: Option<String>,
     /// What to answer when hindsight itself fails on a review (a rule panics, evaluation times
     /// out): keep it consistent with the webhook's `failurePolicy` (allow = Ignore, deny = Fail).
     #[arg(long, value_enum, default_value_t = crate::serve::admission::FailureMode::Allow)]

@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[allow(
+    dead_code,
+    reason = "shared with tests/cluster.rs; this file uses only part of it"
+)]
+mod support {
+    pub mod fake_api;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Certificates and layout
 
@@ -109,7 +117,13 @@ impl Server {
     }
 
     fn start_in(dir: tempfile::TempDir, pki: Pki, args: &[&str]) -> Server {
+        Self::start_env(dir, pki, args, &[])
+    }
+
+    fn start_env(dir: tempfile::TempDir, pki: Pki, args: &[&str], env: &[(&str, &Path)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+            .envs(env.iter().copied())
+            .env_remove("KUBERNETES_SERVICE_HOST")
             .arg("serve")
             .arg("--listen=127.0.0.1:0")
             .arg(format!(
@@ -1461,5 +1475,67 @@ fn a_missing_certificate_is_a_clear_startup_error() {
     assert!(
         stderr.contains("cannot load TLS certificate") && stderr.contains("tls.crt"),
         "{stderr}"
+    );
+}
+
+/// `--cluster-state` reads the live API with the same reader as `scan --cluster`: here a local
+/// fake API server (tests/support/fake_api.rs) speaking the real paths and List JSON.
+#[tokio::test]
+async fn cluster_state_is_read_from_the_live_api() {
+    let api = support::fake_api::start(support::fake_api::Config {
+        forbidden: vec![],
+        page_max: 2,
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{}\n\
+             contexts:\n- name: fake-ctx\n  context: {{cluster: fake, user: tester}}\n\
+             current-context: fake-ctx\nusers:\n- name: tester\n  user: {{token: test-token}}\n",
+            api.port
+        ),
+    )
+    .expect("write kubeconfig");
+    let secret = tempfile::tempdir().expect("tempdir");
+    let pki = pki("v1");
+    project_secret(secret.path(), "..v1", &pki);
+    let server = Server::start_env(
+        secret,
+        pki,
+        &["--cluster-state", "--audit-every=1h"],
+        &[("KUBECONFIG", kubeconfig.as_path())],
+    );
+    let c = client(&server.pki.ca_pem);
+    let started = Instant::now();
+    loop {
+        let body = c
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .text()
+            .await
+            .expect("text");
+        if body.contains("cluster state: loaded,") && body.contains("from cluster") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "cluster state never loaded: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let requests = api.requests.lock().expect("log");
+    assert!(
+        requests
+            .iter()
+            .any(|(path, _)| path.starts_with("/api/v1/pods")),
+        "{requests:?}"
+    );
+    assert!(
+        !requests.iter().any(|(path, _)| path.contains("secrets")),
+        "never reads Secrets"
     );
 }

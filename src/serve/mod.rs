@@ -332,9 +332,19 @@ pub fn main(args: crate::cli::ServeArgs) -> anyhow::Result<u8> {
             failure_mode: args.failure_mode,
         },
         audit_every: args.audit_every,
-        state: args
-            .state
-            .map(|path| Arc::new(state::FileProvider { path }) as Arc<dyn SnapshotProvider>),
+        state: match (args.state, args.cluster_state) {
+            (Some(path), _) => {
+                Some(Arc::new(state::FileProvider { path }) as Arc<dyn SnapshotProvider>)
+            }
+            (None, true) => Some(Arc::new(state::ClusterProvider {
+                options: crate::sources::cluster::Options {
+                    context: args.context,
+                    namespace: None,
+                    progress: false,
+                },
+            }) as Arc<dyn SnapshotProvider>),
+            (None, false) => None,
+        },
         request_timeout: args.request_timeout,
         rules: crate::rules::ALL,
     };

@@ -67,6 +67,30 @@ impl SnapshotProvider for FileProvider {
     }
 }
 
+/// The live cluster, read with the same kube-rs reader as `hindsight scan --cluster` (read-only,
+/// never Secrets). A partial picture still serves: the kinds that could be read are used.
+pub struct ClusterProvider {
+    pub options: crate::sources::cluster::Options,
+}
+
+impl SnapshotProvider for ClusterProvider {
+    fn describe(&self) -> String {
+        match &self.options.context {
+            Some(context) => format!("cluster (context {context})"),
+            None => "cluster (current context or in-cluster)".to_owned(),
+        }
+    }
+
+    fn read(&self) -> BoxFuture<'_, Result<Vec<Object>, String>> {
+        Box::pin(async move {
+            let picture = crate::sources::cluster::fetch(&self.options)
+                .await
+                .map_err(|e| format!("reading the cluster failed: {e:#}"))?;
+            Ok(picture.load().objects)
+        })
+    }
+}
+
 /// Objects grouped the way admission reads them: by namespace, plus cluster-scoped ones.
 #[derive(Debug, Default)]
 pub struct Snapshot {
