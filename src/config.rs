@@ -892,22 +892,9 @@ fn selects(selector: &str, id: &str) -> bool {
 
 /// The closest candidate by edit distance, when close enough to be a typo.
 pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                let cost = usize::from(ca != *cb);
-                cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
     candidates
         .into_iter()
-        .map(|c| (distance(input, c), c))
+        .map(|c| (crate::docs::edit_distance(input, c), c))
         .filter(|(d, c)| *d <= c.len().max(3) / 3)
         .min()
         .map(|(_, c)| c)

@@ -148,23 +148,25 @@ pub fn stories_text() -> String {
 
 /// The closest rule id to a misspelt one, by shared prefix and edit distance.
 pub fn did_you_mean(input: &str) -> Option<&'static str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                let cost = usize::from(ca != *cb);
-                cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
     metas()
         .into_iter()
-        .map(|m| (distance(input, m.id), m.id))
+        .map(|m| (edit_distance(input, m.id), m.id))
         .filter(|(d, id)| *d <= id.len() / 3 || id.ends_with(input) && input.len() > 4)
         .min()
         .map(|(_, id)| id)
+}
+
+/// Levenshtein distance, in characters (for "did you mean" hints here and in config errors).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }

@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod serve;
 pub mod sources;
 pub mod stories;
+pub mod time;
 
 use std::collections::HashMap;
 use std::sync::Arc;

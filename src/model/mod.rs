@@ -251,12 +251,11 @@ impl<'a> Index<'a> {
     }
 
     /// Workloads in a namespace whose pod labels the selector matches.
-    pub fn workloads_selected(
-        &self,
+    pub fn workloads_selected<'s, 'q>(
+        &'s self,
         namespace: &str,
-        selector: &Selector,
-    ) -> impl Iterator<Item = &Workload<'a>> + '_ {
-        let selector = selector.clone();
+        selector: &'q Selector,
+    ) -> impl Iterator<Item = &'s Workload<'a>> + use<'a, 's, 'q> {
         self.workloads_by_ns
             .get(namespace)
             .into_iter()

@@ -232,15 +232,7 @@ fn time_label(t: f64, span: f64) -> String {
     if span <= 2.0 * 86_400.0 {
         format!("{h:02}:{m:02}")
     } else {
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = day + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+        let (_, mo, d) = crate::time::civil_from_days(day);
         format!("{mo:02}-{d:02} {h:02}:{m:02}")
     }
 }

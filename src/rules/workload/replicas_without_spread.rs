@@ -1,6 +1,6 @@
 //! `workload.replicas-without-spread`: replicas that nothing keeps apart.
 
-use crate::model::{Index, Selector, Workload};
+use crate::model::{Selector, Workload};
 use crate::node::Node;
 use crate::rules::{Context, Meta, Needs, Rule, Severity, Sink};
 use crate::stories::Story;
@@ -151,11 +151,6 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
             }
         }
     }
-}
-
-/// For other rules: whether a workload has any hard spreading.
-pub fn is_spread(_index: &Index<'_>, workload: &Workload<'_>) -> bool {
-    spread_of(workload) == Spread::Hard
 }
 
 #[cfg(test)]
