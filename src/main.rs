@@ -13,6 +13,12 @@ use hindsight::report;
 use hindsight::sources::cluster;
 use hindsight::{docs, rules};
 
+/// mimalloc: the loader makes tens of millions of small allocations on a large snapshot; glibc's
+/// malloc rounds each up and keeps per-thread arenas: about 9% more peak memory on the scale
+/// benchmark (`bench/cluster_scale.py`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// kubectl runs `kubectl hindsight …` as `kubectl-hindsight …` (a plugin is any executable of
 /// that name on PATH); help and usage then show how the user invoked it.
 const PLUGIN_NAME: &str = "kubectl-hindsight";

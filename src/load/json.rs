@@ -14,7 +14,6 @@
 use rayon::prelude::*;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use std::collections::HashSet;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -66,16 +65,19 @@ pub(crate) const PRUNE: Prune = Prune {
             "spec",
             &Prune {
                 drop: &["schedulerName", "enableServiceLinks", "preemptionPolicy"],
-                children: &[
-                    ("containers", &CONTAINER),
-                    ("initContainers", &CONTAINER),
-                ],
+                children: &[("containers", &CONTAINER), ("initContainers", &CONTAINER)],
             },
         ),
         (
             "status",
             &Prune {
-                drop: &["images", "podIPs", "hostIPs", "daemonEndpoints", "startTime"],
+                drop: &[
+                    "images",
+                    "podIPs",
+                    "hostIPs",
+                    "daemonEndpoints",
+                    "startTime",
+                ],
                 children: &[
                     (
                         "conditions",
@@ -135,15 +137,16 @@ impl Prune {
 /// here and, when an equal one was already built, shared instead of kept twice. Children are
 /// interned before their parents, so equality can compare child collections by pointer.
 pub struct Interner {
-    shards: [Mutex<HashSet<Shallow>>; 16],
-    hasher: std::hash::RandomState,
+    shards: [Mutex<hashbrown::HashTable<Shallow>>; 16],
+    /// Seeded per process: keys come from the input, so their hashes must not be predictable.
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Default for Interner {
     fn default() -> Self {
         Interner {
             shards: Default::default(),
-            hasher: std::hash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 }
@@ -155,10 +158,10 @@ impl Interner {
         let Ok(mut shard) = self.shards[(hash % 16) as usize].lock() else {
             return key.0;
         };
-        if let Some(existing) = shard.get(&key) {
+        if let Some(existing) = shard.find(hash, |e| *e == key) {
             return existing.0.clone();
         }
-        shard.insert(Shallow(key.0.clone()));
+        shard.insert_unique(hash, Shallow(key.0.clone()), |e| self.hasher.hash_one(e));
         key.0
     }
 }
@@ -309,13 +312,15 @@ fn parse_document(src: &str, raw: &RawValue, line: u32, lines: &mut LineCounter)
         let out: Vec<Parsed> = items
             .par_iter()
             .zip(item_lines.par_iter())
-            .map(|(item, &line)| match to_node_shared(item.get(), line, &interner) {
-                Ok(mut node) => {
-                    super::fill_list_item(&mut node, api_version.as_deref(), &kind);
-                    Parsed::Document(node)
-                }
-                Err(e) => error_at(e, line),
-            })
+            .map(
+                |(item, &line)| match to_node_shared(item.get(), line, &interner) {
+                    Ok(mut node) => {
+                        super::fill_list_item(&mut node, api_version.as_deref(), &kind);
+                        Parsed::Document(node)
+                    }
+                    Err(e) => error_at(e, line),
+                },
+            )
             .collect();
         return header.into_iter().chain(out).collect();
     }
@@ -338,7 +343,11 @@ pub fn to_node(text: &str, line: u32) -> Result<Node, serde_json::Error> {
 }
 
 /// [`to_node`], sharing identical subtrees with other objects converted through `interner`.
-pub fn to_node_shared(text: &str, line: u32, interner: &Interner) -> Result<Node, serde_json::Error> {
+pub fn to_node_shared(
+    text: &str,
+    line: u32,
+    interner: &Interner,
+) -> Result<Node, serde_json::Error> {
     convert(text, line, Some(interner))
 }
 
