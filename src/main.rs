@@ -214,6 +214,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         link_base: report::markdown::github_link_base(),
         show_exempted: args.show_exempted,
         show_baselined: args.show_baselined,
+        baseline: args.baseline.clone(),
         ..report::Options::default()
     };
     let mut out = anstream::stdout().lock();

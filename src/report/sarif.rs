@@ -13,6 +13,12 @@
 //! location, and `partialFingerprints["hindsight/v1"]` from [`Finding::fingerprint`] so
 //! alerts survive line moves. Input errors and notices become `toolExecutionNotifications`
 //! of the single invocation; `executionSuccessful` is false when any error occurred.
+//!
+//! Accepted findings are results too, after the reported ones, each with a `suppressions`
+//! entry (§3.35) with `status: "accepted"` and the reason as `justification`: `kind: "inSource"`
+//! with the annotation's location for an inline exemption, `kind: "external"` for the
+//! baseline file. Viewers (GitHub code scanning among them) hide or close suppressed results,
+//! and the fingerprint stays the same, so an expired exemption reopens the same alert.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -21,6 +27,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::{Lines, Options, squash_spaces};
 use crate::Outcome;
+use crate::exempt::Exemption;
 use crate::load::Problem;
 use crate::rules::{self, Finding, Rule, Severity};
 
@@ -137,7 +144,34 @@ struct SarifResult<'a> {
     message: Text,
     locations: Vec<Location>,
     partial_fingerprints: BTreeMap<&'static str, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressions: Vec<Suppression<'a>>,
     properties: ResultProperties<'a>,
+}
+
+/// SARIF §3.35: why a result is not counted.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Suppression<'a> {
+    /// `inSource` (an annotation on the object) or `external` (the baseline file).
+    kind: &'static str,
+    status: &'static str,
+    justification: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<SuppressionProperties<'a>>,
+}
+
+/// The exemption as written, for tools that show more than the justification.
+#[derive(Serialize)]
+struct SuppressionProperties<'a> {
+    scope: &'a str,
+    annotation: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -411,11 +445,43 @@ fn result<'a>(f: &'a Finding, index: usize, root: &Path, lines: &mut Lines<'_>) 
             logical_locations: logical,
         }],
         partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, f.fingerprint())]),
+        suppressions: Vec::new(),
         properties: ResultProperties {
             severity: f.severity.as_str(),
             stories: f.stories.iter().map(|s| s.id()).collect(),
             container: f.container.as_deref(),
         },
+    }
+}
+
+fn in_source<'a>(e: &'a Exemption, root: &Path, lines: &mut Lines<'_>) -> Suppression<'a> {
+    Suppression {
+        kind: "inSource",
+        status: "accepted",
+        justification: e.reason.clone(),
+        location: physical(&e.file, Some(e.line), root, lines).map(|pl| Location {
+            physical_location: Some(pl),
+            logical_locations: Vec::new(),
+        }),
+        properties: Some(SuppressionProperties {
+            scope: &e.scope,
+            annotation: &e.annotation,
+            container: e.container.as_deref(),
+            until: e.until.map(|u| u.to_string()),
+        }),
+    }
+}
+
+fn external(baseline: Option<&Path>) -> Suppression<'static> {
+    Suppression {
+        kind: "external",
+        status: "accepted",
+        justification: match baseline {
+            Some(p) => format!("accepted by the baseline {}", p.display()),
+            None => "accepted by the baseline".to_owned(),
+        },
+        location: None,
+        properties: None,
     }
 }
 
@@ -455,18 +521,32 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
     let mut lines = Lines::new(&outcome.sources);
     let mut driver_rules: Vec<ReportingDescriptor> =
         rules::ALL.iter().map(|r| descriptor(r)).collect();
-    let mut results = Vec::with_capacity(outcome.findings.len());
+    let mut results = Vec::with_capacity(
+        outcome.findings.len() + outcome.exempted.len() + outcome.baselined.len(),
+    );
+    let mut index_for = |f: &Finding| match driver_rules.iter().position(|d| d.id == f.rule) {
+        Some(i) => i,
+        // Findings come from registered rules; one that is not (a test rule) still gets
+        // a descriptor so its `ruleIndex` stays valid and nothing is dropped.
+        None => {
+            driver_rules.push(unregistered(f.rule, f.severity));
+            driver_rules.len() - 1
+        }
+    };
     for f in &outcome.findings {
-        let index = match driver_rules.iter().position(|d| d.id == f.rule) {
-            Some(i) => i,
-            // Findings come from registered rules; one that is not (a test rule) still gets
-            // a descriptor so its `ruleIndex` stays valid and nothing is dropped.
-            None => {
-                driver_rules.push(unregistered(f.rule, f.severity));
-                driver_rules.len() - 1
-            }
-        };
+        let index = index_for(f);
         results.push(result(f, index, &root, &mut lines));
+    }
+    for e in &outcome.exempted {
+        let mut r = result(&e.finding, index_for(&e.finding), &root, &mut lines);
+        r.suppressions
+            .push(in_source(&e.exemption, &root, &mut lines));
+        results.push(r);
+    }
+    for f in &outcome.baselined {
+        let mut r = result(f, index_for(f), &root, &mut lines);
+        r.suppressions.push(external(opts.baseline.as_deref()));
+        results.push(r);
     }
     let index_of = |id: &str| rules::ALL.iter().position(|r| r.meta.id == id);
     let mut notes = Vec::new();
