@@ -220,11 +220,14 @@ mod tests {
         assert!(text.contains("params.exposure.admin-ui-images"), "{text}");
         assert!(text.contains("params.exposure.private-cidrs"), "{text}");
         let text = explain_of("cpu.throttled-despite-low-usage");
+        assert!(text.contains("Settings (.hindsight.yaml"), "{text}");
+        let s = settings("cpu.throttled-despite-low-usage");
+        assert_eq!(s.len(), 3, "{s:?}");
         assert!(
-            text.contains("params.thresholds.cpu.throttled-despite-low-usage.throttled-ratio"),
-            "{text}"
+            s[0].starts_with("params.thresholds.cpu.throttled-despite-low-usage.throttled-ratio: ")
+                && s[0].ends_with("(default 0.25, 0 to 1)"),
+            "{s:?}"
         );
-        assert!(text.contains("(default 0.25, 0 to 1)"), "{text}");
         let text = explain_of("workload.replicas-without-spread");
         assert!(!text.contains("Settings"), "{text}");
     }

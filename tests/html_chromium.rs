@@ -251,8 +251,9 @@ fn scan_accepted(dir: &Path) -> (PathBuf, Value) {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("HINDSIGHT_TODAY", "2026-11-27")
             .args(args)
-            .status()
+            .output()
             .expect("run hindsight")
+            .status
     };
     let base_arg = base.display().to_string();
     let status = run(&[

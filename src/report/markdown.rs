@@ -243,7 +243,8 @@ fn write_accepted(out: &mut String, outcome: &Outcome, opts: &Options, limit: us
     let bytes = |rows: &[String]| rows.iter().map(String::len).sum::<usize>();
     let exempted_room = (room / 2).max(room.saturating_sub(bytes(&baselined)));
     let mut left_out = 0;
-    // Adds rows while they fit in `room` bytes; says how many did not.
+    out.push_str(&open);
+    // Adds rows while they fit in `room` bytes; counts those that did not.
     let mut table = |out: &mut String, header: &str, rows: Vec<String>, room: usize| {
         if rows.is_empty() {
             return 0;
