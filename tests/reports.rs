@@ -426,9 +426,9 @@ fn assert_junit_matches_json(json: &Value, xml: &str) -> JunitCounts {
 
 const ACCEPTED: &str = "tests/fixtures/accepted";
 
-/// Writes a baseline from `legacy.yaml` alone, then scans the whole accepted fixture with it,
-/// JSON plus `formats` into `dir`. Returns the JSON and the baseline path.
-fn scan_accepted(dir: &Path, formats: &[&str]) -> (Value, PathBuf) {
+/// Writes a baseline from `legacy.yaml` alone, then scans the whole accepted fixture with it
+/// (and `extra` arguments), JSON plus `formats` into `dir`. Returns the JSON and the baseline.
+fn scan_accepted(dir: &Path, formats: &[&str], extra: &[&str]) -> (Value, PathBuf) {
     let base = dir.join("base.json");
     let out = bin()
         .env("HINDSIGHT_TODAY", "2026-11-27")
@@ -452,7 +452,8 @@ fn scan_accepted(dir: &Path, formats: &[&str]) -> (Value, PathBuf) {
         .args(["scan", ACCEPTED, "--baseline"])
         .arg(&base)
         .arg("--format")
-        .arg(format!("json={}", json.display()));
+        .arg(format!("json={}", json.display()))
+        .args(extra);
     for f in formats {
         cmd.arg("--format")
             .arg(format!("{f}={}", dir.join(format!("report.{f}")).display()));
@@ -473,12 +474,8 @@ fn scan_accepted(dir: &Path, formats: &[&str]) -> (Value, PathBuf) {
     (json, base)
 }
 
-#[test]
-fn sarif_marks_exempted_and_baselined_results_as_suppressed() {
-    let dir = tempfile::tempdir().unwrap();
-    let (json, base) = scan_accepted(dir.path(), &["sarif"]);
-    let sarif: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.sarif")).unwrap()).unwrap();
+/// Validates a SARIF log against the official schema, when `../shared` is there.
+fn assert_valid_sarif(sarif: &Value) {
     match sarif_schema() {
         Some(schema) => {
             let validator = jsonschema::validator_for(&schema).expect("schema compiles");
@@ -490,13 +487,62 @@ fn sarif_marks_exempted_and_baselined_results_as_suppressed() {
             // A suppression kind the schema does not know is caught (this test can fail).
             let mut broken = sarif.clone();
             let last = broken["runs"][0]["results"].as_array().unwrap().len() - 1;
-            broken["runs"][0]["results"][last]["suppressions"][0]["kind"] = "ignored".into();
+            broken["runs"][0]["results"][last]["suppressions"] =
+                serde_json::json!([{"kind": "ignored"}]);
             assert!(!validator.is_valid(&broken));
         }
         None => eprintln!(
             "notice: ../shared/schemas/sarif-2.1.0.json not found; schema validation skipped"
         ),
     }
+}
+
+/// The accepted findings' counts in the run's properties and in a note.
+fn assert_accepted_counted(sarif: &Value, json: &Value, listed: bool) {
+    let run = &sarif["runs"][0];
+    for k in ["exempted", "baselined"] {
+        assert_eq!(
+            run["properties"][k].as_u64().unwrap() as usize,
+            json[k].as_array().unwrap().len()
+        );
+    }
+    let notes = run["invocations"][0]["toolExecutionNotifications"]
+        .as_array()
+        .unwrap();
+    let note = notes
+        .iter()
+        .filter_map(|n| n["message"]["text"].as_str())
+        .find(|t| t.starts_with("2 exempted and 1 baselined finding(s) are accepted"))
+        .expect("a note counts the accepted findings");
+    assert_eq!(
+        note.contains("`--sarif-suppressed` adds"),
+        !listed,
+        "{note}"
+    );
+}
+
+#[test]
+fn sarif_counts_accepted_findings_but_leaves_them_out_by_default() {
+    // GitHub code scanning ignores `suppressions`: listing them would open alerts.
+    let dir = tempfile::tempdir().unwrap();
+    let (json, _) = scan_accepted(dir.path(), &["sarif"], &[]);
+    let sarif: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.sarif")).unwrap()).unwrap();
+    assert_valid_sarif(&sarif);
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), findings(&json).len());
+    assert!(results.iter().all(|r| r.get("suppressions").is_none()));
+    assert_accepted_counted(&sarif, &json, false);
+}
+
+#[test]
+fn sarif_marks_exempted_and_baselined_results_as_suppressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, base) = scan_accepted(dir.path(), &["sarif"], &["--sarif-suppressed"]);
+    let sarif: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.sarif")).unwrap()).unwrap();
+    assert_valid_sarif(&sarif);
+    assert_accepted_counted(&sarif, &json, true);
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     let list = |k: &str| json[k].as_array().unwrap().clone();
     let (reported, exempted, baselined) = (list("findings"), list("exempted"), list("baselined"));
@@ -523,7 +569,8 @@ fn sarif_marks_exempted_and_baselined_results_as_suppressed() {
             16
         );
         let Some(kind) = kind else {
-            assert!(r.get("suppressions").is_none(), "{r}");
+            // SARIF §3.27.23: once one result has `suppressions`, every result has it.
+            assert_eq!(r["suppressions"], serde_json::json!([]), "{r}");
             continue;
         };
         let s = &r["suppressions"].as_array().unwrap()[..];
@@ -567,7 +614,7 @@ fn sarif_marks_exempted_and_baselined_results_as_suppressed() {
 #[test]
 fn junit_skips_exempted_and_baselined_cases() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, base) = scan_accepted(dir.path(), &["junit"]);
+    let (json, base) = scan_accepted(dir.path(), &["junit"], &[]);
     let xml = std::fs::read_to_string(dir.path().join("report.junit")).unwrap();
     let counts = assert_junit_matches_json(&json, &xml);
     // api (exempted) and legacy (baselined) are skipped cases; web's container-scoped
@@ -589,7 +636,7 @@ fn junit_skips_exempted_and_baselined_cases() {
 #[test]
 fn markdown_lists_exempted_and_baselined_in_a_collapsed_section() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, _) = scan_accepted(dir.path(), &["markdown"]);
+    let (json, _) = scan_accepted(dir.path(), &["markdown"], &[]);
     let md = std::fs::read_to_string(dir.path().join("report.markdown")).unwrap();
     assert!(
         md.lines()

@@ -170,6 +170,8 @@ pub struct Options {
     pub show_baselined: bool,
     /// The `--baseline` file, named where reports explain why a finding was accepted.
     pub baseline: Option<PathBuf>,
+    /// SARIF: add exempted and baselined findings as suppressed results (`--sarif-suppressed`).
+    pub sarif_suppressed: bool,
 }
 
 /// Renders one format into memory.

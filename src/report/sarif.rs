@@ -14,11 +14,15 @@
 //! alerts survive line moves. Input errors and notices become `toolExecutionNotifications`
 //! of the single invocation; `executionSuccessful` is false when any error occurred.
 //!
-//! Accepted findings are results too, after the reported ones, each with a `suppressions`
-//! entry (§3.35) with `status: "accepted"` and the reason as `justification`: `kind: "inSource"`
-//! with the annotation's location for an inline exemption, `kind: "external"` for the
-//! baseline file. Viewers (GitHub code scanning among them) hide or close suppressed results,
-//! and the fingerprint stays the same, so an expired exemption reopens the same alert.
+//! Accepted (exempted, baselined) findings are counted in the run's `properties` and in a
+//! `note` notification. With [`Options::sarif_suppressed`] they are also results, after the
+//! reported ones, each with a `suppressions` entry (§3.35), `status: "accepted"` and the reason
+//! as `justification`: `kind: "inSource"` with the annotation's location for an inline
+//! exemption, `kind: "external"` for the baseline; every other result then carries an empty
+//! `suppressions` array (§3.27.23: all results have it or none). Off by default because GitHub
+//! code scanning ignores `suppressions` and would open an alert for each accepted finding
+//! (github/codeql-action#1230); SARIF viewers that honour them (VS Code, sarif-web-component)
+//! hide them. The fingerprint is the same either way.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -53,6 +57,14 @@ struct Run<'a> {
     original_uri_base_ids: BTreeMap<&'static str, ArtifactLocation>,
     invocations: Vec<Invocation>,
     results: Vec<SarifResult<'a>>,
+    properties: RunProperties,
+}
+
+/// Counts of accepted findings, present whether or not they are listed as results.
+#[derive(Serialize)]
+struct RunProperties {
+    exempted: usize,
+    baselined: usize,
 }
 
 #[derive(Serialize)]
@@ -144,8 +156,9 @@ struct SarifResult<'a> {
     message: Text,
     locations: Vec<Location>,
     partial_fingerprints: BTreeMap<&'static str, String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    suppressions: Vec<Suppression<'a>>,
+    /// `None` when no result of the run is suppressed; else `Some` on every result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressions: Option<Vec<Suppression<'a>>>,
     properties: ResultProperties<'a>,
 }
 
@@ -445,7 +458,7 @@ fn result<'a>(f: &'a Finding, index: usize, root: &Path, lines: &mut Lines<'_>) 
             logical_locations: logical,
         }],
         partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, f.fingerprint())]),
-        suppressions: Vec::new(),
+        suppressions: None,
         properties: ResultProperties {
             severity: f.severity.as_str(),
             stories: f.stories.iter().map(|s| s.id()).collect(),
@@ -533,20 +546,25 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
             driver_rules.len() - 1
         }
     };
+    let accepted = outcome.exempted.len() + outcome.baselined.len();
+    let suppressed = opts.sarif_suppressed && accepted > 0;
     for f in &outcome.findings {
         let index = index_for(f);
-        results.push(result(f, index, &root, &mut lines));
-    }
-    for e in &outcome.exempted {
-        let mut r = result(&e.finding, index_for(&e.finding), &root, &mut lines);
-        r.suppressions
-            .push(in_source(&e.exemption, &root, &mut lines));
+        let mut r = result(f, index, &root, &mut lines);
+        r.suppressions = suppressed.then(Vec::new);
         results.push(r);
     }
-    for f in &outcome.baselined {
-        let mut r = result(f, index_for(f), &root, &mut lines);
-        r.suppressions.push(external(opts.baseline.as_deref()));
-        results.push(r);
+    if suppressed {
+        for e in &outcome.exempted {
+            let mut r = result(&e.finding, index_for(&e.finding), &root, &mut lines);
+            r.suppressions = Some(vec![in_source(&e.exemption, &root, &mut lines)]);
+            results.push(r);
+        }
+        for f in &outcome.baselined {
+            let mut r = result(f, index_for(f), &root, &mut lines);
+            r.suppressions = Some(vec![external(opts.baseline.as_deref())]);
+            results.push(r);
+        }
     }
     let index_of = |id: &str| rules::ALL.iter().position(|r| r.meta.id == id);
     let mut notes = Vec::new();
@@ -555,6 +573,25 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
     }
     for n in &outcome.notices {
         notes.push(notification(n, "note", &root, &mut lines));
+    }
+    if accepted > 0 {
+        let placed = if suppressed {
+            "listed as suppressed results"
+        } else {
+            "not in the results (`--sarif-suppressed` adds them as suppressed results)"
+        };
+        notes.push(Notification {
+            level: "note",
+            message: Text {
+                text: format!(
+                    "{} exempted and {} baselined finding(s) are accepted and not counted: {placed}",
+                    outcome.exempted.len(),
+                    outcome.baselined.len()
+                ),
+            },
+            locations: Vec::new(),
+            associated_rule: None,
+        });
     }
     for id in &outcome.not_run {
         notes.push(Notification {
@@ -597,6 +634,10 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
                 tool_execution_notifications: notes,
             }],
             results,
+            properties: RunProperties {
+                exempted: outcome.exempted.len(),
+                baselined: outcome.baselined.len(),
+            },
         }],
     };
     serde_json::to_writer_pretty(&mut *out, &log)?;
