@@ -480,7 +480,7 @@ fn assert_valid_sarif(sarif: &Value) {
         Some(schema) => {
             let validator = jsonschema::validator_for(&schema).expect("schema compiles");
             let errors: Vec<String> = validator
-                .iter_errors(&sarif)
+                .iter_errors(sarif)
                 .map(|e| format!("{} at {}", e, e.instance_path()))
                 .collect();
             assert!(errors.is_empty(), "{}", errors.join("\n"));
