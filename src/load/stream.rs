@@ -41,10 +41,11 @@ pub fn parse_reader(mut reader: impl Read) -> Streamed {
     std::thread::scope(|scope| {
         let worker = scope.spawn(move || {
             let mut out: Vec<Parsed> = Vec::new();
+            let interner = json::Interner::default();
             for (bytes, ranges) in rx {
                 let converted: Vec<Parsed> = ranges
                     .par_iter()
-                    .map(|&(start, end, line)| convert(&bytes[start..end], line))
+                    .map(|&(start, end, line)| convert(&bytes[start..end], line, &interner))
                     .collect();
                 out.extend(converted);
             }
@@ -110,9 +111,9 @@ fn split(reader: &mut impl Read, tx: std::sync::mpsc::SyncSender<Batch>) -> Opti
     Some(splitter.finish(failure))
 }
 
-fn convert(bytes: &[u8], line: u32) -> Parsed {
+fn convert(bytes: &[u8], line: u32, interner: &json::Interner) -> Parsed {
     match std::str::from_utf8(bytes) {
-        Ok(text) => match json::to_node(text, line) {
+        Ok(text) => match json::to_node_shared(text, line, interner) {
             Ok(node) => Parsed::Document(node),
             Err(e) => json::error_at(e, line),
         },
@@ -386,7 +387,7 @@ impl Splitter {
                 });
             } else if key == "apiVersion" || key == "kind" {
                 match json::to_node(&text, line) {
-                    Ok(node) => fields.push((key, node)),
+                    Ok(node) => fields.push((key.into(), node)),
                     Err(e) => out.push(json::error_at(e, line)),
                 }
             }
@@ -394,7 +395,7 @@ impl Splitter {
         if !fields.is_empty() {
             out.push(Parsed::Document(crate::node::Node::new(
                 1,
-                crate::node::Value::Map(fields),
+                crate::node::Value::Map(fields.into()),
             )));
         }
         out.append(&mut self.errors);

@@ -85,7 +85,7 @@ fn values(b: &Object, a: &Object) -> Vec<ValueChange> {
             .unwrap_or_default()
     };
     let (ab, aa) = (annotations(b), annotations(a));
-    let mut keys: Vec<&String> = ab.iter().chain(&aa).map(|(k, _)| k).collect();
+    let mut keys: Vec<&crate::node::Str> = ab.iter().chain(&aa).map(|(k, _)| k).collect();
     keys.sort();
     keys.dedup();
     for key in keys.into_iter().filter(|k| decides_scheme(k)) {
