@@ -71,7 +71,11 @@ impl Node {
     /// The line to report for this node inside an object that starts on `object_line`: JSON
     /// gives inner nodes no line of their own (0), so they take the object's.
     pub fn line_in(&self, object_line: u32) -> u32 {
-        if self.line > 0 { self.line } else { object_line }
+        if self.line > 0 {
+            self.line
+        } else {
+            object_line
+        }
     }
 
     /// Follows a path of map keys: `node.path(&["spec", "template", "spec"])`.

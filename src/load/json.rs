@@ -66,16 +66,19 @@ pub(crate) const PRUNE: Prune = Prune {
             "spec",
             &Prune {
                 drop: &["schedulerName", "enableServiceLinks", "preemptionPolicy"],
-                children: &[
-                    ("containers", &CONTAINER),
-                    ("initContainers", &CONTAINER),
-                ],
+                children: &[("containers", &CONTAINER), ("initContainers", &CONTAINER)],
             },
         ),
         (
             "status",
             &Prune {
-                drop: &["images", "podIPs", "hostIPs", "daemonEndpoints", "startTime"],
+                drop: &[
+                    "images",
+                    "podIPs",
+                    "hostIPs",
+                    "daemonEndpoints",
+                    "startTime",
+                ],
                 children: &[
                     (
                         "conditions",
@@ -309,13 +312,15 @@ fn parse_document(src: &str, raw: &RawValue, line: u32, lines: &mut LineCounter)
         let out: Vec<Parsed> = items
             .par_iter()
             .zip(item_lines.par_iter())
-            .map(|(item, &line)| match to_node_shared(item.get(), line, &interner) {
-                Ok(mut node) => {
-                    super::fill_list_item(&mut node, api_version.as_deref(), &kind);
-                    Parsed::Document(node)
-                }
-                Err(e) => error_at(e, line),
-            })
+            .map(
+                |(item, &line)| match to_node_shared(item.get(), line, &interner) {
+                    Ok(mut node) => {
+                        super::fill_list_item(&mut node, api_version.as_deref(), &kind);
+                        Parsed::Document(node)
+                    }
+                    Err(e) => error_at(e, line),
+                },
+            )
             .collect();
         return header.into_iter().chain(out).collect();
     }
@@ -338,7 +343,11 @@ pub fn to_node(text: &str, line: u32) -> Result<Node, serde_json::Error> {
 }
 
 /// [`to_node`], sharing identical subtrees with other objects converted through `interner`.
-pub fn to_node_shared(text: &str, line: u32, interner: &Interner) -> Result<Node, serde_json::Error> {
+pub fn to_node_shared(
+    text: &str,
+    line: u32,
+    interner: &Interner,
+) -> Result<Node, serde_json::Error> {
     convert(text, line, Some(interner))
 }
 

@@ -417,7 +417,10 @@ pub(crate) fn fill_list_item(item: &mut Node, api_version: Option<&str>, list_ki
         && list_kind != "List"
         && item.get("apiVersion").is_none()
     {
-        item.set("apiVersion", Node::new(line, Value::Str(api_version.into())));
+        item.set(
+            "apiVersion",
+            Node::new(line, Value::Str(api_version.into())),
+        );
     }
 }
 
