@@ -220,6 +220,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         link_base: report::markdown::github_link_base(),
         show_exempted: args.show_exempted,
         show_baselined: args.show_baselined,
+        baseline: args.baseline.clone(),
+        sarif_suppressed: args.sarif_suppressed,
         ..report::Options::default()
     };
     let mut out = anstream::stdout().lock();
