@@ -136,19 +136,11 @@ impl Prune {
 /// Hash-consing of collections: every map and list below an object's top level is looked up
 /// here and, when an equal one was already built, shared instead of kept twice. Children are
 /// interned before their parents, so equality can compare child collections by pointer.
+#[derive(Default)]
 pub struct Interner {
     shards: [Mutex<hashbrown::HashTable<Shallow>>; 16],
     /// Seeded per process: keys come from the input, so their hashes must not be predictable.
     hasher: foldhash::fast::RandomState,
-}
-
-impl Default for Interner {
-    fn default() -> Self {
-        Interner {
-            shards: Default::default(),
-            hasher: foldhash::fast::RandomState::default(),
-        }
-    }
 }
 
 impl Interner {
@@ -521,6 +513,155 @@ mod tests {
         assert_eq!(docs[0].line, 4);
         assert!(docs[0].path(&["metadata", "managedFields"]).is_none());
         assert_eq!(docs[1].line, 6);
+    }
+
+    #[test]
+    fn unread_fields_are_pruned_by_path() {
+        let pod = r#"{"kind": "Pod", "metadata": {"name": "p", "uid": "u-1", "labels": {"uid": "kept"},
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "rs", "uid": "u-2"}]},
+            "spec": {"containers": [{"name": "app", "image": "app:1", "terminationMessagePath": "/dev/x"}]},
+            "status": {"containerStatuses": [{"name": "app", "image": "app:1", "imageID": "sha", "restartCount": 2,
+                "state": {"running": {"startedAt": "t"}}, "lastState": {"terminated": {"reason": "OOMKilled", "startedAt": "t"}}}]}}"#;
+        let node = to_node(pod, 7).expect("valid JSON");
+        assert_eq!(node.line, 7);
+        assert!(node.path(&["metadata", "uid"]).is_none());
+        // Same key, other path: kept.
+        assert_eq!(node.str_at(&["metadata", "labels", "uid"]), Some("kept"));
+        let owner = &node
+            .path(&["metadata", "ownerReferences"])
+            .expect("kept")
+            .as_seq()[0];
+        assert_eq!(owner.str_at(&["name"]), Some("rs"));
+        assert!(owner.get("uid").is_none());
+        let container = &node.path(&["spec", "containers"]).expect("kept").as_seq()[0];
+        assert_eq!(container.str_at(&["image"]), Some("app:1"));
+        assert!(container.get("terminationMessagePath").is_none());
+        let status = &node
+            .path(&["status", "containerStatuses"])
+            .expect("kept")
+            .as_seq()[0];
+        assert!(status.get("image").is_none() && status.get("imageID").is_none());
+        assert_eq!(
+            status.path(&["restartCount"]).and_then(Node::as_i64),
+            Some(2)
+        );
+        assert!(status.path(&["state", "running"]).is_some());
+        assert!(status.path(&["state", "running", "startedAt"]).is_none());
+        let reason = status.str_at(&["lastState", "terminated", "reason"]);
+        assert_eq!(reason, Some("OOMKilled"));
+        assert!(
+            status
+                .path(&["lastState", "terminated", "startedAt"])
+                .is_some()
+        );
+        // Inner nodes carry no line of their own; findings fall back to the object's.
+        assert_eq!(container.line, 0);
+        assert_eq!(container.line_in(node.line), 7);
+    }
+
+    #[test]
+    fn equal_subtrees_are_shared_and_read_the_same() {
+        let item = |name: &str, node: &str| {
+            format!(
+                r#"{{"kind": "Pod", "metadata": {{"name": "{name}", "labels": {{"app": "a"}}}},
+                "spec": {{"nodeName": "{node}", "containers": [{{"name": "app", "resources": {{"limits": {{"cpu": "2"}}}}}}]}}}}"#
+            )
+        };
+        let list = format!(
+            r#"{{"kind": "List", "items": [{}, {}]}}"#,
+            item("a", "n1"),
+            item("b", "n2")
+        );
+        let out = parse_stream(&list);
+        let docs = documents(&out);
+        assert_eq!(docs.len(), 2);
+        let containers = |n: &Node| match &n.path(&["spec", "containers"]).expect("kept").value {
+            Value::Seq(items) => items.clone(),
+            other => panic!("not a list: {other:?}"),
+        };
+        assert!(Arc::ptr_eq(&containers(docs[0]), &containers(docs[1])));
+        let labels = |n: &Node| match &n.path(&["metadata", "labels"]).expect("kept").value {
+            Value::Map(entries) => entries.clone(),
+            other => panic!("not a map: {other:?}"),
+        };
+        assert!(Arc::ptr_eq(&labels(docs[0]), &labels(docs[1])));
+        // What differs stays apart, and every tree equals its unshared conversion.
+        assert_eq!(docs[0].str_at(&["spec", "nodeName"]), Some("n1"));
+        assert_eq!(docs[1].str_at(&["spec", "nodeName"]), Some("n2"));
+        for (doc, text) in docs.iter().zip([item("a", "n1"), item("b", "n2")]) {
+            let alone = to_node(&text, doc.line).expect("valid JSON");
+            assert_eq!(**doc, alone);
+        }
+        // Copy-on-write: changing one object leaves the other alone.
+        let mut first = docs[0].clone();
+        first
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("labels"))
+            .expect("labels")
+            .set("app", Node::new(0, Value::Str("changed".into())));
+        assert_eq!(
+            first.str_at(&["metadata", "labels", "app"]),
+            Some("changed")
+        );
+        assert_eq!(docs[1].str_at(&["metadata", "labels", "app"]), Some("a"));
+    }
+
+    /// Every pruned key, with its path, so a rule that starts reading one fails here instead
+    /// of silently seeing nothing in cluster dumps.
+    fn pruned(prune: &Prune, path: &str, out: &mut Vec<(String, &'static str)>) {
+        for key in prune.drop {
+            out.push((path.to_owned(), key));
+        }
+        for (key, child) in prune.children {
+            pruned(child, &format!("{path}{key}."), out);
+        }
+    }
+
+    #[test]
+    fn pruned_fields_are_never_read() {
+        let mut keys = Vec::new();
+        pruned(&PRUNE, "", &mut keys);
+        assert!(keys.len() > 20, "{keys:?}");
+        // Read elsewhere under the same name, at a path that is not pruned: `image` of a
+        // container (pruned only in container statuses).
+        let read_elsewhere = ["image"];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut sources = Vec::new();
+        for dir in ["rules", "model"] {
+            collect_rs(&root.join(dir), &mut sources);
+        }
+        sources.push(root.join("exempt.rs"));
+        sources.push(root.join("lib.rs"));
+        assert!(sources.len() > 30);
+        for file in sources {
+            if file.ends_with("live_fixtures.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).expect("source readable");
+            // Test modules hold fixtures in the API's shape, pruned fields included.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (path, key) in &keys {
+                if read_elsewhere.contains(key) {
+                    continue;
+                }
+                assert!(
+                    !code.contains(&format!("\"{key}\"")),
+                    "{} reads `{path}{key}`, which the JSON loader prunes (load::json::PRUNE)",
+                    file.display()
+                );
+            }
+        }
+    }
+
+    fn collect_rs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("source dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                collect_rs(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
     }
 
     #[test]
