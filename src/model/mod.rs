@@ -169,6 +169,13 @@ pub struct Index<'a> {
     /// O(objects in that namespace), never O(all objects) per workload (Checkov's trap).
     by_kind_ns: HashMap<&'a str, HashMap<&'a str, Vec<usize>>>,
     workloads_by_ns: HashMap<&'a str, Vec<usize>>,
+    /// (namespace, label key, label value) → workloads whose pods carry that label: a selector
+    /// with a `key = value` requirement is checked only against those (a big namespace would
+    /// otherwise cost services × workloads).
+    workloads_by_label: HashMap<&'a str, HashMap<&'a str, HashMap<&'a str, Vec<usize>>>>,
+    /// PodDisruptionBudgets and Services by namespace, their selectors parsed once.
+    pdbs_by_ns: HashMap<&'a str, Vec<(usize, Option<Selector>)>>,
+    services_by_ns: HashMap<&'a str, Vec<(usize, Option<Selector>)>>,
     hpa_by_target: HashMap<(&'a str, &'a str, &'a str), usize>,
 }
 
@@ -178,6 +185,10 @@ impl<'a> Index<'a> {
         let mut by_kind: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut by_kind_ns: HashMap<&str, HashMap<&str, Vec<usize>>> = HashMap::new();
         let mut workloads_by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut workloads_by_label: HashMap<&str, HashMap<&str, HashMap<&str, Vec<usize>>>> =
+            HashMap::new();
+        let mut pdbs_by_ns: HashMap<&str, Vec<(usize, Option<Selector>)>> = HashMap::new();
+        let mut services_by_ns: HashMap<&str, Vec<(usize, Option<Selector>)>> = HashMap::new();
         let mut hpa_by_target = HashMap::new();
         // Live state: a Pod owned by a ReplicaSet owned by a Deployment is one workload, judged
         // through the top controller when that controller is in the picture.
@@ -201,16 +212,47 @@ impl<'a> Index<'a> {
             if let Some((template_metadata, pod_spec)) = pod_template(object)
                 && !controlled(object)
             {
-                workloads_by_ns
-                    .entry(object.namespace_or_default())
-                    .or_default()
-                    .push(workloads.len());
+                let ns = object.namespace_or_default();
+                workloads_by_ns.entry(ns).or_default().push(workloads.len());
+                let labels = template_metadata
+                    .get("labels")
+                    .map_or(&[][..], Node::as_map);
+                // Non-string label values are input errors the loader reports (the API server
+                // rejects them), so only strings are indexed.
+                for (k, v) in labels {
+                    if let Some(v) = v.as_str() {
+                        workloads_by_label
+                            .entry(ns)
+                            .or_default()
+                            .entry(k.as_str())
+                            .or_default()
+                            .entry(v)
+                            .or_default()
+                            .push(workloads.len());
+                    }
+                }
                 workloads.push(Workload {
                     object,
                     index: i,
                     template_metadata,
                     pod_spec,
                 });
+            }
+            match object.kind.as_str() {
+                "PodDisruptionBudget" => {
+                    let selector = object
+                        .root
+                        .path(&["spec", "selector"])
+                        .and_then(Selector::from_label_selector);
+                    let ns = object.namespace_or_default();
+                    pdbs_by_ns.entry(ns).or_default().push((i, selector));
+                }
+                "Service" => {
+                    let ns = object.namespace_or_default();
+                    let selector = Selector::from_service(object);
+                    services_by_ns.entry(ns).or_default().push((i, selector));
+                }
+                _ => {}
             }
             if object.kind == "HorizontalPodAutoscaler"
                 && let (Some(kind), Some(name)) = (
@@ -227,6 +269,9 @@ impl<'a> Index<'a> {
             by_kind,
             by_kind_ns,
             workloads_by_ns,
+            workloads_by_label,
+            pdbs_by_ns,
+            services_by_ns,
             hpa_by_target,
         }
     }
@@ -250,14 +295,21 @@ impl<'a> Index<'a> {
             .map(|&i| &self.objects[i])
     }
 
-    /// Workloads in a namespace whose pod labels the selector matches.
+    /// Workloads in a namespace whose pod labels the selector matches, in input order.
     pub fn workloads_selected<'s, 'q>(
         &'s self,
         namespace: &str,
         selector: &'q Selector,
     ) -> impl Iterator<Item = &'s Workload<'a>> + use<'a, 's, 'q> {
-        self.workloads_by_ns
-            .get(namespace)
+        let candidates: Option<&'s Vec<usize>> = match selector.first_equals() {
+            Some((k, v)) => self
+                .workloads_by_label
+                .get(namespace)
+                .and_then(|by_key| by_key.get(k))
+                .and_then(|by_value| by_value.get(v)),
+            None => self.workloads_by_ns.get(namespace),
+        };
+        candidates
             .into_iter()
             .flatten()
             .map(|&i| &self.workloads[i])
@@ -297,32 +349,36 @@ impl<'a> Index<'a> {
     /// PodDisruptionBudgets in the workload's namespace that select its pods.
     pub fn pdbs_for(&self, workload: &Workload<'_>) -> Vec<&'a Object> {
         let ns = workload.object.namespace_or_default();
-        self.of_kind_in("PodDisruptionBudget", ns)
-            .filter(|pdb| {
-                let node = pdb.root.path(&["spec", "selector"]);
+        let labels = workload.pod_labels();
+        self.pdbs_by_ns
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .filter(|(i, selector)| {
                 // policy/v1: an empty selector selects every pod in the namespace; v1beta1: none.
-                let empty_matches_all = pdb.api_version == "policy/v1";
-                match node {
-                    None => false,
-                    Some(n) => Selector::from_label_selector(n).is_some_and(|s| {
-                        if s.is_empty() {
-                            empty_matches_all
-                        } else {
-                            s.matches(workload.pod_labels())
-                        }
-                    }),
-                }
+                let empty_matches_all = self.objects[*i].api_version == "policy/v1";
+                selector.as_ref().is_some_and(|s| {
+                    if s.is_empty() {
+                        empty_matches_all
+                    } else {
+                        s.matches(labels)
+                    }
+                })
             })
+            .map(|(i, _)| &self.objects[*i])
             .collect()
     }
 
     /// Services in the workload's namespace whose selector picks its pods.
     pub fn services_for(&self, workload: &Workload<'_>) -> Vec<&'a Object> {
         let ns = workload.object.namespace_or_default();
-        self.of_kind_in("Service", ns)
-            .filter(|s| {
-                Selector::from_service(s).is_some_and(|sel| sel.matches(workload.pod_labels()))
-            })
+        let labels = workload.pod_labels();
+        self.services_by_ns
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .filter(|(_, selector)| selector.as_ref().is_some_and(|s| s.matches(labels)))
+            .map(|(i, _)| &self.objects[*i])
             .collect()
     }
 }
@@ -358,6 +414,43 @@ mod tests {
         );
         let idx = Index::new(&objs);
         assert_eq!(idx.replicas(&idx.workloads[0]), (3, ReplicaSource::Hpa));
+    }
+
+    #[test]
+    fn selected_workloads_through_the_label_index() {
+        let deploy = |name: &str, ns: &str, labels: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{template: {{metadata: {{labels: {labels}}}, spec: {{containers: [{{name: a}}]}}}}}}\n---\n"
+            )
+        };
+        let src = [
+            deploy("web-1", "a", "{app: web, tier: front}"),
+            deploy("api", "a", "{app: api, tier: back}"),
+            deploy("web-other-ns", "b", "{app: web, tier: front}"),
+            deploy("web-2", "a", "{app: web, tier: canary}"),
+        ]
+        .concat();
+        let objs = objects(&src);
+        let idx = Index::new(&objs);
+        let names = |sel: serde_json::Value| {
+            let sel = Selector::from_label_selector(&Node::from_json(&sel, 1)).expect("valid");
+            idx.workloads_selected("a", &sel)
+                .map(|w| w.object.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(serde_json::json!({"matchLabels": {"app": "web"}})),
+            ["web-1", "web-2"]
+        );
+        assert_eq!(
+            names(serde_json::json!({"matchLabels": {"app": "web", "tier": "front"}})),
+            ["web-1"]
+        );
+        // No `key = value` requirement: every workload of the namespace is a candidate.
+        let any_front_or_back = serde_json::json!({"matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["front", "back"]}]});
+        assert_eq!(names(any_front_or_back), ["web-1", "api"]);
+        assert!(names(serde_json::json!({"matchLabels": {"app": "none"}})).is_empty());
     }
 
     #[test]

@@ -71,14 +71,36 @@ impl Selector {
     /// Whether a label map satisfies every requirement. An empty selector matches everything;
     /// callers decide what an empty selector means for their kind.
     pub fn matches(&self, labels: &Node) -> bool {
-        let get = |key: &str| labels.get(key).and_then(Node::scalar_text);
         self.requirements.iter().all(|r| match r {
-            Requirement::Equals(k, v) => get(k).as_deref() == Some(v.as_str()),
-            Requirement::In(k, vs) => get(k).is_some_and(|x| vs.contains(&x)),
-            Requirement::NotIn(k, vs) => get(k).is_none_or(|x| !vs.contains(&x)),
+            Requirement::Equals(k, v) => label_is(labels, k, |x| x == v),
+            Requirement::In(k, vs) => label_is(labels, k, |x| vs.iter().any(|v| v == x)),
+            Requirement::NotIn(k, vs) => {
+                labels.get(k).is_none() || label_is(labels, k, |x| !vs.iter().any(|v| v == x))
+            }
             Requirement::Exists(k) => labels.get(k).is_some(),
             Requirement::DoesNotExist(k) => labels.get(k).is_none(),
         })
+    }
+
+    /// The first `key = value` requirement: every label this selector matches carries it, so
+    /// it narrows a join to the objects with that label (`Index`'s label index).
+    pub fn first_equals(&self) -> Option<(&str, &str)> {
+        self.requirements.iter().find_map(|r| match r {
+            Requirement::Equals(k, v) => Some((k.as_str(), v.as_str())),
+            _ => None,
+        })
+    }
+}
+
+/// Whether label `key` is present with a value (as text) that satisfies `test`. Joins run this
+/// millions of times on a big cluster, so strings are compared in place, not copied.
+fn label_is(labels: &Node, key: &str, test: impl Fn(&str) -> bool) -> bool {
+    match labels.get(key) {
+        Some(v) => match v.as_str() {
+            Some(text) => test(text),
+            None => v.scalar_text().is_some_and(|t| test(&t)),
+        },
+        None => false,
     }
 }
 
