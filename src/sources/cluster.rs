@@ -21,6 +21,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::load::snapshot::{Header, KindCount, Unreadable};
 use crate::load::{self, Loaded};
@@ -141,10 +142,27 @@ const MAX_PAGES: usize = 100_000;
 
 /// A picture of the cluster: items as the API returned them (with `apiVersion`/`kind` filled
 /// in and `managedFields` dropped, as `kubectl get -o json` prints them) and the header.
+/// Items are kept as compact JSON text, not `serde_json::Value`s: a parsed value costs several
+/// times its text, and a 150,000-pod cluster is gigabytes of text already.
 #[derive(Debug, Default)]
 pub struct Picture {
     pub header: Header,
-    pub items: Vec<Value>,
+    pub items: Vec<Box<RawValue>>,
+}
+
+/// Writes raw items one by one, re-indented like kubectl (one item parsed at a time).
+struct Items<'a>(&'a [Box<RawValue>]);
+
+impl Serialize for Items<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for item in self.0 {
+            let value: Value = serde_json::from_str(item.get()).map_err(S::Error::custom)?;
+            seq.serialize_element(&value)?;
+        }
+        seq.end()
+    }
 }
 
 impl Picture {
@@ -156,14 +174,14 @@ impl Picture {
             #[serde(rename = "apiVersion")]
             api_version: &'a str,
             hindsight: &'a Header,
-            items: &'a [Value],
+            items: Items<'a>,
             kind: &'a str,
             metadata: Value,
         }
         let list = List {
             api_version: "v1",
             hindsight: &self.header,
-            items: &self.items,
+            items: Items(&self.items),
             kind: "List",
             metadata: serde_json::json!({"resourceVersion": ""}),
         };
@@ -231,7 +249,8 @@ pub async fn fetch(options: &Options) -> anyhow::Result<Picture> {
             )
         });
     }
-    let mut results: Vec<Option<Result<Vec<Value>, Unreadable>>> = vec![None; KINDS.len()];
+    let mut results: Vec<Option<Result<Vec<Box<RawValue>>, Unreadable>>> =
+        (0..KINDS.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((i, result)) => {
@@ -317,7 +336,7 @@ async fn list_kind(
     kind: &Kind,
     namespace: Option<&str>,
     counter: &AtomicUsize,
-) -> Result<Vec<Value>, Unreadable> {
+) -> Result<Vec<Box<RawValue>>, Unreadable> {
     let unreadable = |code: Option<u16>, reason: String| Unreadable {
         kind: kind.kind.into(),
         resource: kind.resource(),
@@ -341,7 +360,14 @@ async fn list_kind(
         let page: Page = serde_json::from_str(&text)
             .map_err(|e| unreadable(None, format!("the server's answer is not a List: {e}")))?;
         counter.fetch_add(page.items.len(), Ordering::Relaxed);
-        items.extend(page.items.into_iter().map(|item| normalise(item, kind)));
+        for item in page.items {
+            let text = serde_json::to_string(&normalise(item, kind))
+                .map_err(|e| unreadable(None, format!("cannot re-encode an item: {e}")))?;
+            items.push(
+                RawValue::from_string(text)
+                    .map_err(|e| unreadable(None, format!("cannot re-encode an item: {e}")))?,
+            );
+        }
         match page.metadata.next {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => return Ok(items),
