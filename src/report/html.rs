@@ -171,16 +171,7 @@ fn finding_view(f: &Finding, lines: &mut Lines<'_>) -> FindingView {
         .unwrap_or_default();
     let place = place(&f.location.file, Some(f.location.line));
     let object = f.object.to_string();
-    let search = format!(
-        "{} {} {} {} {} {}",
-        f.rule,
-        object,
-        f.container.as_deref().unwrap_or(""),
-        place,
-        f.message,
-        rule.map_or("", |r| r.meta.title)
-    )
-    .to_lowercase();
+    let search = search_text(f, &object, &place, rule.map_or("", |r| r.meta.title));
     FindingView {
         rule: f.rule,
         severity: f.severity.as_str(),
@@ -203,19 +194,24 @@ fn finding_view(f: &Finding, lines: &mut Lines<'_>) -> FindingView {
     }
 }
 
-fn accepted_view(f: &Finding, kind: &'static str, reason: String) -> AcceptedView {
-    let place = place(&f.location.file, Some(f.location.line));
-    let object = f.object.to_string();
-    let search = format!(
+/// What the page's search box matches a finding (or accepted finding) against, lowercased.
+fn search_text(f: &Finding, object: &str, place: &str, extra: &str) -> String {
+    format!(
         "{} {} {} {} {} {}",
         f.rule,
         object,
         f.container.as_deref().unwrap_or(""),
         place,
         f.message,
-        reason
+        extra
     )
-    .to_lowercase();
+    .to_lowercase()
+}
+
+fn accepted_view(f: &Finding, kind: &'static str, reason: String) -> AcceptedView {
+    let place = place(&f.location.file, Some(f.location.line));
+    let object = f.object.to_string();
+    let search = search_text(f, &object, &place, &reason);
     AcceptedView {
         kind,
         rule: f.rule,
