@@ -1155,6 +1155,7 @@ async fn in_process(
         state: None,
         request_timeout,
         rules,
+        rules_config: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

@@ -409,36 +409,37 @@ pub fn run(cx: &Context<'_>, rules: &[&'static Rule]) -> RunResult {
         Option<&'static str>,
         Option<String>,
     );
-    let results: Vec<One> = rules
-        .par_iter()
-        .map(|rule| {
-            if !cx.has(rule.meta.needs) {
-                return (Vec::new(), None, Some(rule.meta.id), None);
+    let one = |rule: &&'static Rule| -> One {
+        if !cx.has(rule.meta.needs) {
+            return (Vec::new(), None, Some(rule.meta.id), None);
+        }
+        let mut sink = Sink::new(&rule.meta);
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (rule.check)(cx, &mut sink)));
+        match outcome {
+            Ok(()) => {
+                let not_run = sink.not_run.as_ref().map(|_| rule.meta.id);
+                let reason = sink
+                    .not_run
+                    .map(|why| format!("rule `{}` not run: {why}", rule.meta.id));
+                (sink.findings, None, not_run, reason)
             }
-            let mut sink = Sink::new(&rule.meta);
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                (rule.check)(cx, &mut sink)
-            }));
-            match outcome {
-                Ok(()) => {
-                    let not_run = sink.not_run.as_ref().map(|_| rule.meta.id);
-                    let reason = sink
-                        .not_run
-                        .map(|why| format!("rule `{}` not run: {why}", rule.meta.id));
-                    (sink.findings, None, not_run, reason)
-                }
-                Err(_) => (
-                    Vec::new(),
-                    Some(format!(
-                        "internal error: rule `{}` panicked; its findings are missing (please report this)",
-                        rule.meta.id
-                    )),
-                    None,
-                    None,
-                ),
-            }
-        })
-        .collect();
+            Err(_) => (
+                Vec::new(),
+                Some(format!(
+                    "internal error: rule `{}` panicked; its findings are missing (please report this)",
+                    rule.meta.id
+                )),
+                None,
+                None,
+            ),
+        }
+    };
+    let results: Vec<One> = if SEQUENTIAL.get() {
+        rules.iter().map(one).collect()
+    } else {
+        rules.par_iter().map(one).collect()
+    };
     let mut out = RunResult::default();
     for (findings, error, not_run, reason) in results {
         out.findings.extend(findings);
@@ -455,6 +456,25 @@ pub fn run(cx: &Context<'_>, rules: &[&'static Rule]) -> RunResult {
         ))
     });
     out
+}
+
+thread_local! {
+    static SEQUENTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with [`run`] evaluating rules one after another on the calling thread instead of on
+/// rayon's pool. For one object (an admission review) the rules take microseconds, and handing
+/// them to the pool (inject, wake its threads, block on a latch) costs more than running them,
+/// while concurrent requests already keep every core busy.
+pub fn sequentially<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SEQUENTIAL.set(self.0);
+        }
+    }
+    let _restore = Restore(SEQUENTIAL.replace(true));
+    f()
 }
 
 /// What running the rules produced.

@@ -31,6 +31,8 @@ pub const MAX_BODY: usize = 8 << 20;
 pub struct App {
     pub policy: Policy,
     pub rules: &'static [&'static Rule],
+    /// `--config`, reloaded when its file changes; each review reads the one in force.
+    pub config: Arc<super::rules_config::Live>,
     pub metrics: Arc<Metrics>,
     pub state: Arc<State>,
     /// Where cluster state comes from, for `/readyz`; `None` when no provider is configured.
@@ -151,11 +153,12 @@ async fn evaluate(
 ) -> Result<Decision, (String, Invalid)> {
     let review = Arc::new(review);
     let snapshot = app.state.get();
+    let config = app.config.get();
     let task = {
         let review = review.clone();
         let rules = app.rules;
         tokio::task::spawn_blocking(move || {
-            admission::evaluate(&review, rules, snapshot.as_deref())
+            admission::evaluate(&review, rules, snapshot.as_deref(), &config.config)
         })
     };
     let what = |detail: &str| {
@@ -232,7 +235,8 @@ async fn readyz(Extract(app): Extract<Arc<App>>) -> HttpResponse {
         (Some(source), None) => format!("cluster state: not loaded yet from {source}"),
         (Some(_), Some(s)) => format!("cluster state: loaded, {} objects from {}", s.all.len(), s.source),
     };
-    (StatusCode::OK, format!("ready\n{state}\n")).into_response()
+    let config = app.config.get().describe();
+    (StatusCode::OK, format!("ready\n{state}\n{config}\n")).into_response()
 }
 
 async fn metrics_text(Extract(app): Extract<Arc<App>>) -> HttpResponse {
