@@ -1540,3 +1540,282 @@ async fn cluster_state_is_read_from_the_live_api() {
         "never reads Secrets"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `serve --config`
+
+/// Writes `hindsight.yaml` the way the kubelet projects a ConfigMap (as [`project_secret`] does
+/// for the certificate): into `..<version>/`, then an atomic `..data` swap.
+fn project_config(dir: &Path, version: &str, text: &str) {
+    let v = dir.join(version);
+    std::fs::create_dir_all(&v).expect("version dir");
+    std::fs::write(v.join("hindsight.yaml"), text).expect("config");
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(version, &tmp).expect("symlink");
+    std::fs::rename(&tmp, dir.join("..data")).expect("atomic swap");
+    let link = dir.join("hindsight.yaml");
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("..data/hindsight.yaml", &link).expect("file symlink");
+    }
+}
+
+/// A Deployment spread over nodes (so `workload.replicas-without-spread` is quiet) whose
+/// container runs privileged, and optionally shares the node's PID namespace.
+fn privileged(name: &str, ns: &str, host_pid: bool) -> Value {
+    let mut d = deployment(name, ns, Some(3), Some("DoNotSchedule"));
+    d["spec"]["template"]["spec"]["containers"][0]["securityContext"] = json!({"privileged": true});
+    if host_pid {
+        d["spec"]["template"]["spec"]["hostPID"] = json!(true);
+    }
+    d
+}
+
+async fn readyz(client: &reqwest::Client, server: &Server) -> String {
+    client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Polls `/readyz` until it names `hash` (bounded: 10 s).
+async fn wait_for_config(client: &reqwest::Client, server: &Server, hash: &str) {
+    let started = Instant::now();
+    loop {
+        let body = readyz(client, server).await;
+        if body.contains(&format!("(hash {hash})")) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "config {hash} not in force after 10 s: {body}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn create(uid: &str, ns: &str, name: &str, object: Value) -> Value {
+    review(
+        uid,
+        DEPLOYMENT,
+        "CREATE",
+        ns,
+        name,
+        object,
+        Value::Null,
+        false,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_decides_what_is_denied() {
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let text = "rules:\n  disable: [security.privileged-container]\n  severity:\n    workload.replicas-without-spread: medium\nexclude:\n  namespaces: [legacy-*]\n";
+    project_config(config_dir.path(), "..v1", text);
+    let file = config_dir.path().join("hindsight.yaml");
+    let server = Server::start(&[&format!("--config={}", file.display())]);
+    let c = client(&server.pki.ca_pem);
+    let hash = hindsight::serve::rules_config::hash(text.as_bytes());
+    assert!(
+        readyz(&c, &server)
+            .await
+            .contains(&format!("config: {} (hash {hash})", file.display())),
+        "{}",
+        readyz(&c, &server).await
+    );
+    let text_metrics = metrics_text(&c, &server).await;
+    assert!(
+        text_metrics.contains(&format!(
+            "hindsight_config_info{{file=\"{}\",hash=\"{hash}\"}} 1",
+            file.display()
+        )),
+        "{text_metrics}"
+    );
+
+    // Replicas that may share a node: high by default (denied, see the first test); the
+    // severity override makes it medium, so it comes back as a warning.
+    let (_, r) = post(
+        &c,
+        &server,
+        &create(
+            "c-1",
+            "shop",
+            "api",
+            deployment("api", "shop", Some(3), None),
+        ),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        warnings(&r)
+            .iter()
+            .any(|w| w.starts_with("medium workload.replicas-without-spread")),
+        "{r}"
+    );
+
+    // A privileged container: the disabled rule neither denies nor warns.
+    let (_, r) = post(
+        &c,
+        &server,
+        &create("c-2", "shop", "agent", privileged("agent", "shop", false)),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        !r.to_string().contains("privileged-container"),
+        "a disabled rule says nothing: {r}"
+    );
+    // The rules the config leaves alone still deny: hostPID is high.
+    let (_, r) = post(
+        &c,
+        &server,
+        &create("c-3", "shop", "agent", privileged("agent", "shop", true)),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let message = r["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(message.contains("security.host-namespaces"), "{message}");
+    assert!(
+        !message.contains("security.privileged-container"),
+        "{message}"
+    );
+
+    // An excluded namespace: findings dropped, the hostPID one included.
+    let (_, r) = post(
+        &c,
+        &server,
+        &create(
+            "c-4",
+            "legacy-shop",
+            "agent",
+            privileged("agent", "legacy-shop", true),
+        ),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        !warnings(&r)
+            .iter()
+            .any(|w| w.contains("security.") || w.contains("workload.")),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swapped_config_is_picked_up_and_a_broken_one_is_not() {
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let v1 = "rules:\n  disable: []\n";
+    project_config(config_dir.path(), "..v1", v1);
+    let file = config_dir.path().join("hindsight.yaml");
+    let server = Server::start(&[&format!("--config={}", file.display())]);
+    let c = client(&server.pki.ca_pem);
+    wait_for_config(
+        &c,
+        &server,
+        &hindsight::serve::rules_config::hash(v1.as_bytes()),
+    )
+    .await;
+    let api = create(
+        "s-1",
+        "shop",
+        "api",
+        deployment("api", "shop", Some(3), None),
+    );
+    assert_eq!(
+        post(&c, &server, &api).await.1["response"]["allowed"],
+        false
+    );
+
+    // ConfigMap updated: the rule is disabled, the same review is allowed.
+    let v2 = "rules:\n  disable: [workload.replicas-without-spread]\n";
+    project_config(config_dir.path(), "..v2", v2);
+    wait_for_config(
+        &c,
+        &server,
+        &hindsight::serve::rules_config::hash(v2.as_bytes()),
+    )
+    .await;
+    let (_, r) = post(&c, &server, &api).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        !r.to_string().contains("replicas-without-spread"),
+        "disabled: {r}"
+    );
+
+    // A typo in the next version: logged with file:line, counted, v2 stays in force.
+    let v3 = "rules:\n  disable: [workload.replicas-without-sprad]\n";
+    project_config(config_dir.path(), "..v3", v3);
+    let started = Instant::now();
+    loop {
+        let text = metrics_text(&c, &server).await;
+        if text.contains("hindsight_config_reloads_total{result=\"failure\"} 1") {
+            assert!(
+                text.contains("hindsight_config_reloads_total{result=\"success\"} 1"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "broken config not noticed: {text}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = readyz(&c, &server).await;
+    assert!(
+        body.contains(&format!(
+            "(hash {})",
+            hindsight::serve::rules_config::hash(v2.as_bytes())
+        )),
+        "{body}"
+    );
+    assert_eq!(post(&c, &server, &api).await.1["response"]["allowed"], true);
+    let log = server.log();
+    assert!(log.contains("config reload failed"), "{log}");
+    assert!(
+        log.contains("hindsight.yaml:2:") && log.contains("workload.replicas-without-spread"),
+        "the error names the line and the rule it resembles:\n{log}"
+    );
+}
+
+#[test]
+fn a_bad_config_stops_the_server_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = pki("bad-config");
+    project_secret(dir.path(), "..v1", &pki);
+    let config = dir.path().join("hindsight.yaml");
+    std::fs::write(
+        &config,
+        "rules:\n  severity:\n    workload.replicas-without-spread: severe\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["serve", "--listen=127.0.0.1:0"])
+        .arg(format!(
+            "--tls-cert={}",
+            dir.path().join("tls.crt").display()
+        ))
+        .arg(format!(
+            "--tls-key={}",
+            dir.path().join("tls.key").display()
+        ))
+        .arg(format!("--config={}", config.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("hindsight.yaml:3:") && stderr.contains("severe"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+}
