@@ -160,9 +160,9 @@ pub async fn run(
         shutting_down: AtomicBool::new(false),
         request_timeout: config.request_timeout,
         eval_timeout: config.request_timeout.mul_f64(0.75),
-        evaluations: tokio::sync::Semaphore::new(
+        evaluations: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ),
+        )),
     });
 
     let listener = std::net::TcpListener::bind(config.listen)
