@@ -1819,3 +1819,93 @@ fn a_bad_config_stops_the_server_at_start() {
     );
     assert!(!stderr.contains("listening on"), "{stderr}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Evaluations at once
+
+static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static MOST_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Records how many evaluations overlap: each holds its place for 50 ms.
+fn counts_overlap(_: &hindsight::rules::Context<'_>, _: &mut hindsight::rules::Sink) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = RUNNING.fetch_add(1, SeqCst) + 1;
+    MOST_RUNNING.fetch_max(now, SeqCst);
+    std::thread::sleep(Duration::from_millis(50));
+    RUNNING.fetch_sub(1, SeqCst);
+}
+
+static COUNTS_OVERLAP: hindsight::rules::Rule = hindsight::rules::Rule {
+    meta: hindsight::rules::Meta {
+        id: "test.counts-overlap",
+        title: "counts overlapping evaluations",
+        severity: hindsight::rules::Severity::Info,
+        stories: &[hindsight::stories::Story::Jetstack],
+        needs: hindsight::rules::Needs::Manifests,
+        rationale: "test",
+        remediation: "test",
+        example: "",
+    },
+    check: counts_overlap,
+};
+
+/// 12 reviews sent at once: evaluations run at most one per core, the rest wait their turn
+/// (and are all answered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_run_at_most_one_per_core() {
+    use hindsight::serve::admission::FailureMode;
+    static OVERLAP: &[&hindsight::rules::Rule] = &[&COUNTS_OVERLAP];
+    let (base, stop, task, pki, _dir) =
+        in_process(FailureMode::Deny, OVERLAP, Duration::from_secs(4)).await;
+    let c = client(&pki.ca_pem);
+    let sends = (0..12).map(|i| {
+        let c = c.clone();
+        let url = format!("{base}/validate");
+        let body = create(
+            &format!("o-{i}"),
+            "shop",
+            "api",
+            deployment("api", "shop", Some(1), None),
+        );
+        async move {
+            let r: Value = c
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            r
+        }
+    });
+    let answers = join_all(sends).await;
+    for r in &answers {
+        assert_eq!(r["response"]["allowed"], true, "{r}");
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let most = MOST_RUNNING.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=cores).contains(&most),
+        "{most} evaluations overlapped on {cores} cores"
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("stops in time")
+        .expect("no panic");
+}
+
+/// `join_all` without another dependency: spawn each and await them in order.
+async fn join_all<F>(futures: impl Iterator<Item = F>) -> Vec<Value>
+where
+    F: std::future::Future<Output = Value> + Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("request task"));
+    }
+    out
+}

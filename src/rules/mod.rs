@@ -593,4 +593,47 @@ mod tests {
             );
         }
     }
+
+    static THREADS: std::sync::Mutex<Vec<std::thread::ThreadId>> =
+        std::sync::Mutex::new(Vec::new());
+
+    fn records_thread(_: &Context<'_>, _: &mut Sink) {
+        THREADS
+            .lock()
+            .expect("not poisoned")
+            .push(std::thread::current().id());
+    }
+
+    #[test]
+    fn sequentially_runs_every_rule_on_the_calling_thread_and_restores() {
+        const META: Meta = Meta {
+            id: "test.records-thread",
+            title: "records its thread",
+            severity: Severity::Info,
+            stories: &[],
+            needs: Needs::Manifests,
+            rationale: "test",
+            remediation: "test",
+            example: "",
+        };
+        static RULE: Rule = Rule {
+            meta: META,
+            check: records_thread,
+        };
+        let rules: Vec<&'static Rule> = vec![&RULE; 64];
+        let cx = Context::new(&[]);
+        let result = sequentially(|| run(&cx, &rules));
+        assert!(result.internal_errors.is_empty());
+        let me = std::thread::current().id();
+        let seen = std::mem::take(&mut *THREADS.lock().expect("not poisoned"));
+        assert_eq!(seen.len(), 64);
+        assert!(
+            seen.iter().all(|t| *t == me),
+            "a rule ran on another thread"
+        );
+        assert!(
+            !SEQUENTIAL.get(),
+            "the flag is restored after `sequentially`"
+        );
+    }
 }

@@ -44,9 +44,9 @@ pub struct App {
     /// Rule evaluation alone; shorter than `request_timeout` so that a slow evaluation still
     /// gets an explicit answer in the failure mode rather than a bare 408.
     pub eval_timeout: Duration,
-    /// Evaluations running at once. Rules are CPU work: more blocking threads than cores only
-    /// add context switches (measured: at concurrency 32, throughput fell by a third and p90
-    /// tripled without this), so excess reviews wait here, inside the evaluation timeout.
+    /// Evaluations running at once, one per core. Rules are CPU work: more blocking threads
+    /// than cores only add context switches, so excess reviews wait here, inside the evaluation
+    /// timeout (docs/webhook.md has the before/after figures).
     pub evaluations: Arc<tokio::sync::Semaphore>,
 }
 
