@@ -208,8 +208,10 @@ fn deployment(rng: &mut Rng, ns: &str, app: &str, replicas: u64) -> Value {
             "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}, "type": "RollingUpdate"},
             "template": {"metadata": {"labels": {"app": app}}, "spec": {
                 "topologySpreadConstraints": [{"labelSelector": {"matchLabels": {"app": app}}, "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule"}],
+                "securityContext": {"fsGroup": 10001},
                 "containers": [{"image": format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/{ns}/{app}:2.14.0"), "name": "app",
-                    "resources": {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "250m", "memory": "512Mi"}}}]}}},
+                    "resources": {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "250m", "memory": "512Mi"}},
+                    "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "runAsNonRoot": true, "runAsUser": 10001}}]}}},
         "status": {"availableReplicas": replicas, "observedGeneration": 3, "readyReplicas": replicas, "replicas": replicas, "updatedReplicas": replicas}
     })
 }

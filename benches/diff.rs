@@ -86,11 +86,7 @@ fn emit(node: &Node, indent: usize, out: &mut String) {
 }
 
 fn set(map: &mut Node, key: &str, value: Node) {
-    if let Some(slot) = map.get_mut(key) {
-        *slot = value;
-    } else if let Value::Map(entries) = &mut map.value {
-        entries.push((key.to_owned(), value));
-    }
+    map.set(key, value);
 }
 
 /// Writes `before/` (the corpus's objects replicated, each copy in its own namespaces so every
@@ -126,7 +122,7 @@ fn prepare(corpus: &Path, data: &Path) -> std::io::Result<usize> {
                     set(
                         meta,
                         "namespace",
-                        Node::new(0, Value::Str(format!("{ns}-copy{c}"))),
+                        Node::new(0, Value::Str(format!("{ns}-copy{c}").into())),
                     );
                 }
                 before.push_str("---\n");
@@ -138,7 +134,7 @@ fn prepare(corpus: &Path, data: &Path) -> std::io::Result<usize> {
                     let mut labels = meta
                         .get("labels")
                         .cloned()
-                        .unwrap_or(Node::new(0, Value::Map(Vec::new())));
+                        .unwrap_or(Node::new(0, Value::Map(Vec::new().into())));
                     set(
                         &mut labels,
                         "bench-changed",

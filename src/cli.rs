@@ -123,6 +123,11 @@ pub struct ScanArgs {
     /// List findings matched by `--baseline`.
     #[arg(long, requires = "baseline")]
     pub show_baselined: bool,
+    /// Add exempted and baselined findings to the SARIF report as suppressed results (viewers
+    /// such as VS Code hide them; GitHub code scanning ignores `suppressions` and would open
+    /// alerts for them, so it is off by default).
+    #[arg(long)]
+    pub sarif_suppressed: bool,
     #[command(flatten)]
     pub prometheus: Box<PrometheusArgs>,
 }

@@ -102,6 +102,33 @@ fn wrap(text: &str, indent: &str) -> String {
     out
 }
 
+/// The `.hindsight.yaml` parameters a rule reads, one sentence each, for `explain`.
+pub fn settings(id: &str) -> Vec<String> {
+    let mut out: Vec<String> = crate::config::THRESHOLDS
+        .iter()
+        .filter(|t| t.rule == id)
+        .map(|t| {
+            format!(
+                "params.thresholds.{id}.{}: {} (default {}, {} to {})",
+                t.key, t.help, t.default, t.min, t.max
+            )
+        })
+        .collect();
+    if crate::rules::exposure::READS_PARAMS.contains(&id) {
+        out.push(
+            "params.exposure.admin-ui-images: image globs your own admin UIs run (e.g. \
+             'registry.corp/*/ops-console*'), recognised like the built-in products"
+                .to_owned(),
+        );
+        out.push(
+            "params.exposure.private-cidrs: ranges the internet cannot reach in your setup; \
+             source ranges and load-balancer addresses inside them count as private"
+                .to_owned(),
+        );
+    }
+    out
+}
+
 /// `hindsight explain <id>`.
 pub fn explain(m: &Meta) -> String {
     let mut out = String::new();
@@ -117,6 +144,13 @@ pub fn explain(m: &Meta) -> String {
     }
     out.push_str("\nHow to fix it\n");
     out.push_str(&wrap(m.remediation, "  "));
+    let settings = settings(m.id);
+    if !settings.is_empty() {
+        out.push_str("\nSettings (.hindsight.yaml, see docs/configuration.md)\n");
+        for s in settings {
+            out.push_str(&wrap(&s, "  "));
+        }
+    }
     out.push_str("\nExample that fires this rule\n");
     for line in m.example.lines() {
         let _ = writeln!(out, "  {line}");
@@ -169,4 +203,32 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn explain_of(id: &str) -> String {
+        explain(crate::rules::find_meta(id).expect("rule exists"))
+    }
+
+    #[test]
+    fn explain_names_the_settings_a_rule_reads() {
+        let text = explain_of("exposure.public-dashboard");
+        assert!(text.contains("Settings (.hindsight.yaml"), "{text}");
+        assert!(text.contains("params.exposure.admin-ui-images"), "{text}");
+        assert!(text.contains("params.exposure.private-cidrs"), "{text}");
+        let text = explain_of("cpu.throttled-despite-low-usage");
+        assert!(text.contains("Settings (.hindsight.yaml"), "{text}");
+        let s = settings("cpu.throttled-despite-low-usage");
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(
+            s[0].starts_with("params.thresholds.cpu.throttled-despite-low-usage.throttled-ratio: ")
+                && s[0].ends_with("(default 0.25, 0 to 1)"),
+            "{s:?}"
+        );
+        let text = explain_of("workload.replicas-without-spread");
+        assert!(!text.contains("Settings"), "{text}");
+    }
 }

@@ -285,7 +285,7 @@ pub fn read(object: &Object) -> (Vec<Exemption>, Vec<Problem>) {
                     container,
                     reason,
                     until,
-                    annotation: key.clone(),
+                    annotation: key.to_string(),
                     file: object.file.clone(),
                     line,
                 }),

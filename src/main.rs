@@ -13,6 +13,12 @@ use hindsight::report;
 use hindsight::sources::cluster;
 use hindsight::{docs, rules};
 
+/// mimalloc: the loader makes tens of millions of small allocations on a large snapshot; glibc's
+/// malloc rounds each up and keeps per-thread arenas: about 9% more peak memory on the scale
+/// benchmark (`bench/cluster_scale.py`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// kubectl runs `kubectl hindsight …` as `kubectl-hindsight …` (a plugin is any executable of
 /// that name on PATH); help and usage then show how the user invoked it.
 const PLUGIN_NAME: &str = "kubectl-hindsight";
@@ -214,6 +220,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         link_base: report::markdown::github_link_base(),
         show_exempted: args.show_exempted,
         show_baselined: args.show_baselined,
+        baseline: args.baseline.clone(),
+        sarif_suppressed: args.sarif_suppressed,
         ..report::Options::default()
     };
     let mut out = anstream::stdout().lock();

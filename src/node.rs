@@ -4,6 +4,8 @@
 //! would resolve them (YAML 1.1 booleans, octal integers, ...). Rules read it through the
 //! accessors below and never see the original text, so every format behaves the same.
 
+use std::sync::Arc;
+
 /// One value of a document, with the 1-based line where it starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -11,18 +13,31 @@ pub struct Node {
     pub value: Value,
 }
 
+/// A string in a tree: map keys and string values. Strings of up to 24 bytes (nearly every
+/// Kubernetes key, name, quantity and timestamp) are stored inline with no allocation.
+pub type Str = compact_str::CompactString;
+
 /// The value of a [`Node`]. Maps keep document order; keys are strings as in JSON (kubectl
 /// converts YAML keys to strings too).
+///
+/// Kept at 24 bytes (a [`Node`] at 32) because a 150,000-pod snapshot holds tens of millions of
+/// them: collections are shared slices, not `Vec`s, and the tag lives in [`Str`]'s spare byte.
+/// Collections are `Arc`s so that identical subtrees (the same container spec in every replica
+/// of a Deployment) can be stored once: see `load::json`'s interner. Mutation is copy-on-write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
-    Seq(Vec<Node>),
-    Map(Vec<(String, Node)>),
+    Str(Str),
+    Seq(Arc<[Node]>),
+    Map(Arc<[(Str, Node)]>),
 }
+
+// The size is what makes huge snapshots fit: fail the build if a change grows it.
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
+const _: () = assert!(std::mem::size_of::<Node>() == 32);
 
 static NULL: Node = Node {
     line: 0,
@@ -42,11 +57,24 @@ impl Node {
         }
     }
 
-    /// Mutable access to the value under `key`.
+    /// Mutable access to the value under `key` (copies the map first when it is shared).
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
         match &mut self.value {
-            Value::Map(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Map(entries) => Arc::make_mut(entries)
+                .iter_mut()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v),
             _ => None,
+        }
+    }
+
+    /// The line to report for this node inside an object that starts on `object_line`: JSON
+    /// gives inner nodes no line of their own (0), so they take the object's.
+    pub fn line_in(&self, object_line: u32) -> u32 {
+        if self.line > 0 {
+            self.line
+        } else {
+            object_line
         }
     }
 
@@ -90,7 +118,7 @@ impl Node {
         }
     }
 
-    pub fn as_map(&self) -> &[(String, Node)] {
+    pub fn as_map(&self) -> &[(Str, Node)] {
         match &self.value {
             Value::Map(entries) => entries,
             _ => &[],
@@ -130,20 +158,33 @@ impl Node {
             Value::Bool(b) => Some(b.to_string()),
             Value::Int(i) => Some(i.to_string()),
             Value::Float(f) => Some(f.to_string()),
-            Value::Str(s) => Some(s.clone()),
+            Value::Str(s) => Some(s.to_string()),
             _ => None,
+        }
+    }
+
+    /// Sets `key` to `value` in a map: replaces an existing entry or appends one (rare, so
+    /// re-boxing the entries is fine). Does nothing on a non-map.
+    pub fn set(&mut self, key: &str, value: Node) {
+        if let Some(slot) = self.get_mut(key) {
+            *slot = value;
+        } else if let Value::Map(boxed) = &mut self.value {
+            let mut entries = boxed.to_vec();
+            entries.push((key.into(), value));
+            *boxed = entries.into();
         }
     }
 
     /// Removes the entry under `key`, when this is a map that has it.
     pub fn remove(&mut self, key: &str) -> Option<Node> {
-        match &mut self.value {
-            Value::Map(entries) => {
-                let at = entries.iter().position(|(k, _)| k == key)?;
-                Some(entries.remove(at).1)
-            }
-            _ => None,
-        }
+        let Value::Map(entries) = &mut self.value else {
+            return None;
+        };
+        let at = entries.iter().position(|(k, _)| k == key)?;
+        let mut rest = entries.to_vec();
+        let removed = rest.remove(at).1;
+        *entries = rest.into();
+        Some(removed)
     }
 
     /// Converts to `serde_json::Value` (used by the snapshot writer and tests).
@@ -154,12 +195,12 @@ impl Node {
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            Value::Str(s) => J::String(s.clone()),
+            Value::Str(s) => J::String(s.to_string()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => J::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
                     .collect(),
             ),
         }
@@ -175,11 +216,11 @@ impl Node {
                 Some(i) => Value::Int(i),
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            J::String(s) => Value::Str(s.clone()),
+            J::String(s) => Value::Str(s.as_str().into()),
             J::Array(items) => Value::Seq(items.iter().map(|v| Node::from_json(v, line)).collect()),
             J::Object(map) => Value::Map(
                 map.iter()
-                    .map(|(k, v)| (k.clone(), Node::from_json(v, line)))
+                    .map(|(k, v)| (k.as_str().into(), Node::from_json(v, line)))
                     .collect(),
             ),
         };

@@ -4,6 +4,9 @@
   "use strict";
   var report = document.getElementById("report");
   var findings = Array.prototype.slice.call(document.querySelectorAll(".finding"));
+  // Accepted (exempted, baselined) rows: the same filters apply, counted apart.
+  var accepted = Array.prototype.slice.call(document.querySelectorAll("tr.accepted"));
+  var acceptedVisible = document.getElementById("accepted-visible");
   var sevButtons = Array.prototype.slice.call(document.querySelectorAll("[data-filter-severity]"));
   var storyButtons = Array.prototype.slice.call(document.querySelectorAll("[data-filter-story]"));
   var story = document.getElementById("f-story");
@@ -40,7 +43,8 @@
 
   function matches(el) {
     var d = el.dataset;
-    return (state.severity.length === 0 || state.severity.indexOf(d.severity) >= 0) &&
+    var severity = d.severity || d.level;
+    return (state.severity.length === 0 || state.severity.indexOf(severity) >= 0) &&
       (!state.story || (" " + d.stories + " ").indexOf(" " + state.story + " ") >= 0) &&
       (!state.rule || d.rule === state.rule) &&
       (!state.q || d.search.indexOf(state.q.toLowerCase()) >= 0);
@@ -53,6 +57,16 @@
       el.hidden = !ok;
       if (ok) { shown += 1; }
     });
+    var acceptedShown = 0;
+    accepted.forEach(function (el) {
+      var ok = matches(el);
+      el.hidden = !ok;
+      if (ok) { acceptedShown += 1; }
+    });
+    if (acceptedVisible) {
+      acceptedVisible.textContent = acceptedShown + " of " + accepted.length + " shown";
+      acceptedVisible.dataset.visible = String(acceptedShown);
+    }
     sevButtons.forEach(function (b) {
       b.setAttribute("aria-pressed", String(state.severity.indexOf(b.dataset.filterSeverity) >= 0));
     });

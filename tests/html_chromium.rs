@@ -243,6 +243,93 @@ fn dom_counts_equal_the_json_and_filters_hide_the_rest() {
     assert!(!visible.is_empty());
 }
 
+/// The accepted fixture scanned with a baseline written from its `legacy.yaml`: HTML + JSON.
+fn scan_accepted(dir: &Path) -> (PathBuf, Value) {
+    let base = dir.join("base.json");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hindsight"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("HINDSIGHT_TODAY", "2026-11-27")
+            .args(args)
+            .output()
+            .expect("run hindsight")
+            .status
+    };
+    let base_arg = base.display().to_string();
+    let status = run(&[
+        "scan",
+        "tests/fixtures/accepted/legacy.yaml",
+        "--write-baseline",
+        &base_arg,
+    ]);
+    assert_eq!(status.code(), Some(0));
+    let html = dir.join("report.html");
+    let json = dir.join("report.json");
+    run(&[
+        "scan",
+        "tests/fixtures/accepted",
+        "--baseline",
+        &base_arg,
+        "--format",
+        &format!("html={}", html.display()),
+        "--format",
+        &format!("json={}", json.display()),
+    ]);
+    let json: Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    (html, json)
+}
+
+#[test]
+fn exempted_and_baselined_rows_equal_the_json_and_are_not_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (html, json) = scan_accepted(dir.path());
+    let count = |k: &str| json[k].as_array().unwrap().len();
+    let (findings, exempted, baselined) =
+        (count("findings"), count("exempted"), count("baselined"));
+    assert!(findings > 0 && exempted > 0 && baselined > 0, "{json}");
+
+    let dom = run_chromium(&file_url(&html), &["--dump-dom"]);
+    let report = &tags(&dom, "main")[0];
+    assert_eq!(report["data-count-findings"], findings.to_string());
+    assert_eq!(report["data-count-exempted"], exempted.to_string());
+    assert_eq!(report["data-count-baselined"], baselined.to_string());
+    let cards = tags(&dom, "article")
+        .into_iter()
+        .filter(|a| a.contains_key("data-severity"))
+        .count();
+    assert_eq!(cards, findings, "accepted findings are not finding cards");
+    let rows = tags(&dom, "tr");
+    let kind = |k: &str| {
+        rows.iter()
+            .filter(|r| r.get("data-kind").is_some_and(|v| v == k))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kind("exempted").len(), exempted);
+    assert_eq!(kind("baselined").len(), baselined);
+    // Each exempted row is the JSON's finding, by fingerprint-free identity: rule and reason.
+    for e in json["exempted"].as_array().unwrap() {
+        let reason = e["exemption"]["reason"].as_str().unwrap();
+        assert!(
+            kind("exempted")
+                .iter()
+                .any(|r| r["data-rule"] == e["rule"].as_str().unwrap()
+                    && r["data-search"].contains(&reason.to_lowercase())),
+            "{reason}"
+        );
+    }
+    assert!(dom.contains(&format!("{0} of {0} shown", exempted + baselined)));
+
+    // The text filter applies to accepted rows too.
+    let dom = run_chromium(&format!("{}?q=stateless", file_url(&html)), &["--dump-dom"]);
+    let visible: Vec<_> = tags(&dom, "tr")
+        .into_iter()
+        .filter(|r| r.contains_key("data-kind") && !r.contains_key("hidden"))
+        .collect();
+    assert_eq!(visible.len(), 1, "only the exemption whose reason says so");
+    assert_eq!(visible[0]["data-kind"], "exempted");
+    assert!(dom.contains(&format!("1 of {} shown", exempted + baselined)));
+}
+
 #[test]
 fn charts_render_and_a_screenshot_is_written() {
     let loaded = hindsight::load::load(&[hindsight::load::Input::Path(FIXTURES.into())]);

@@ -224,7 +224,49 @@ fn junit_counts_equal_the_json() {
     let dir = tempfile::tempdir().unwrap();
     let (json, _) = scan(FIXTURES, dir.path(), &["junit"]);
     let xml = std::fs::read_to_string(dir.path().join("report.junit")).unwrap();
-    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let counts = assert_junit_matches_json(&json, &xml);
+    assert!(counts.errors > 0, "the fixture has an input error");
+    assert_eq!(counts.accepted, 0, "nothing is exempted or baselined");
+}
+
+/// What [`assert_junit_matches_json`] counted.
+struct JunitCounts {
+    errors: usize,
+    /// Skipped cases whose findings were all accepted (exempted or baselined).
+    accepted: usize,
+}
+
+/// `Kind namespace/name`, as JUnit case names and text reports write an object.
+fn object_name(o: &Value) -> String {
+    match o["namespace"].as_str() {
+        Some(ns) => format!(
+            "{} {ns}/{}",
+            o["kind"].as_str().unwrap(),
+            o["name"].as_str().unwrap()
+        ),
+        None => format!(
+            "{} {}",
+            o["kind"].as_str().unwrap(),
+            o["name"].as_str().unwrap()
+        ),
+    }
+}
+
+/// (rule, object, file): one JUnit case.
+fn case_key(f: &Value) -> (String, String, String) {
+    (
+        f["rule"].as_str().unwrap().to_owned(),
+        object_name(&f["object"]),
+        f["location"]["file"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Parses the JUnit XML back and checks it against the JSON of the same run: one suite per
+/// rule, one case per object, failures carrying every finding, skipped cases for rules not
+/// run and for object × rule cases whose findings were all accepted (with the exemption's
+/// reason or the baseline in the message), and the totals.
+fn assert_junit_matches_json(json: &Value, xml: &str) -> JunitCounts {
+    let doc = roxmltree::Document::parse(xml).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
     let summary = &json["summary"];
@@ -238,28 +280,40 @@ fn junit_counts_equal_the_json() {
 
     // Failures: one per (rule, object) with findings; their texts carry every finding.
     let mut expected_failures: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-    for f in findings(&json) {
-        let o = &f["object"];
-        let name = match o["namespace"].as_str() {
-            Some(ns) => format!(
-                "{} {ns}/{}",
-                o["kind"].as_str().unwrap(),
-                o["name"].as_str().unwrap()
-            ),
-            None => format!(
-                "{} {}",
-                o["kind"].as_str().unwrap(),
-                o["name"].as_str().unwrap()
-            ),
-        };
-        let key = (
-            f["rule"].as_str().unwrap().to_owned(),
-            name,
-            f["location"]["file"].as_str().unwrap().to_owned(),
-        );
-        *expected_failures.entry(key).or_default() += 1;
+    for f in findings(json) {
+        *expected_failures.entry(case_key(f)).or_default() += 1;
     }
+    // Accepted findings: (case → the skipped message's parts), for cases with nothing else.
+    let mut accepted_in: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut accepted_count: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    let accepted_all = json["exempted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(json["baselined"].as_array().unwrap());
+    for f in accepted_all {
+        *accepted_count.entry(case_key(f)).or_default() += 1;
+    }
+    for e in json["exempted"].as_array().unwrap() {
+        let reason = e["exemption"]["reason"].as_str().unwrap();
+        accepted_in
+            .entry(case_key(e))
+            .or_default()
+            .insert(format!("exempted: {reason}"));
+    }
+    for b in json["baselined"].as_array().unwrap() {
+        accepted_in
+            .entry(case_key(b))
+            .or_default()
+            .insert("baselined".to_owned());
+    }
+    let expected_skipped: BTreeMap<_, _> = accepted_in
+        .iter()
+        .filter(|(k, _)| !expected_failures.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut failures = BTreeMap::new();
+    let mut skipped_accepted = BTreeMap::new();
     let mut errors = 0;
     let mut skipped = 0;
     let mut suites = 0;
@@ -289,6 +343,32 @@ fn junit_counts_equal_the_json() {
         assert_eq!(cases.len(), objects, "one case per object in suite {name}");
         for case in cases {
             assert_eq!(case.attribute("classname"), Some(name));
+            let key = (
+                name.to_owned(),
+                case.attribute("name").unwrap().to_owned(),
+                case.attribute("file").unwrap().to_owned(),
+            );
+            if let Some(skip) = case.children().find(|n| n.has_tag_name("skipped")) {
+                let message = skip.attribute("message").unwrap();
+                // `baselined: accepted by <file>` is compared by its kind only.
+                let parts: BTreeSet<String> = message
+                    .split("; ")
+                    .map(|p| {
+                        if p.starts_with("baselined: ") {
+                            "baselined".to_owned()
+                        } else {
+                            p.to_owned()
+                        }
+                    })
+                    .collect();
+                let text = skip.text().unwrap_or("");
+                assert_eq!(
+                    text.lines().filter(|l| l.starts_with("accepted (")).count(),
+                    accepted_count[&key],
+                    "every accepted finding is in the text: {text}"
+                );
+                skipped_accepted.insert(key.clone(), parts);
+            }
             if let Some(failure) = case.children().find(|n| n.has_tag_name("failure")) {
                 let text = failure.text().unwrap_or("");
                 let n = text
@@ -299,18 +379,18 @@ fn junit_counts_equal_the_json() {
                             .any(|p| l.starts_with(p))
                     })
                     .count();
-                let key = (
-                    name.to_owned(),
-                    case.attribute("name").unwrap().to_owned(),
-                    case.attribute("file").unwrap().to_owned(),
+                assert_eq!(
+                    text.lines().filter(|l| l.starts_with("accepted (")).count(),
+                    accepted_count.get(&key).copied().unwrap_or(0),
+                    "accepted findings are listed after the failing ones: {text}"
                 );
                 failures.insert(key, n);
             }
         }
     }
     assert_eq!(failures, expected_failures);
+    assert_eq!(skipped_accepted, expected_skipped);
     assert_eq!(errors, summary["errors"].as_u64().unwrap() as usize);
-    assert!(errors > 0, "the fixture has an input error");
     assert_eq!(skipped, not_run.len());
     let rules_in_binary = bin().args(["rules", "--format", "json"]).output().unwrap();
     let rules: Value = serde_json::from_slice(&rules_in_binary.stdout).unwrap();
@@ -333,6 +413,258 @@ fn junit_counts_equal_the_json() {
         root.attribute("errors").unwrap().parse::<usize>().unwrap(),
         errors
     );
+    assert_eq!(
+        root.attribute("skipped").unwrap().parse::<usize>().unwrap(),
+        not_run.len() + expected_skipped.len(),
+        "skipped counts rules not run and accepted cases"
+    );
+    JunitCounts {
+        errors,
+        accepted: expected_skipped.len(),
+    }
+}
+
+const ACCEPTED: &str = "tests/fixtures/accepted";
+
+/// Writes a baseline from `legacy.yaml` alone, then scans the whole accepted fixture with it
+/// (and `extra` arguments), JSON plus `formats` into `dir`. Returns the JSON and the baseline.
+fn scan_accepted(dir: &Path, formats: &[&str], extra: &[&str]) -> (Value, PathBuf) {
+    let base = dir.join("base.json");
+    let out = bin()
+        .env("HINDSIGHT_TODAY", "2026-11-27")
+        .args([
+            "scan",
+            &format!("{ACCEPTED}/legacy.yaml"),
+            "--write-baseline",
+        ])
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = dir.join("report.json");
+    let mut cmd = bin();
+    cmd.env("HINDSIGHT_TODAY", "2026-11-27")
+        .args(["scan", ACCEPTED, "--baseline"])
+        .arg(&base)
+        .arg("--format")
+        .arg(format!("json={}", json.display()))
+        .args(extra);
+    for f in formats {
+        cmd.arg("--format")
+            .arg(format!("{f}={}", dir.join(format!("report.{f}")).display()));
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.stdout.is_empty(), "every format went to a file");
+    let json: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        json["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        json["errors"]
+    );
+    // The fixture really has all three kinds, including a container-scoped exemption next to
+    // a reported finding on the same object and rule.
+    assert_eq!(json["summary"]["exempted"], 2, "{json}");
+    assert_eq!(json["summary"]["baselined"], 1, "{json}");
+    assert!(json["summary"]["findings"].as_u64().unwrap() >= 2);
+    (json, base)
+}
+
+/// Validates a SARIF log against the official schema, when `../shared` is there.
+fn assert_valid_sarif(sarif: &Value) {
+    match sarif_schema() {
+        Some(schema) => {
+            let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+            let errors: Vec<String> = validator
+                .iter_errors(sarif)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{}", errors.join("\n"));
+            // A suppression kind the schema does not know is caught (this test can fail).
+            let mut broken = sarif.clone();
+            let last = broken["runs"][0]["results"].as_array().unwrap().len() - 1;
+            broken["runs"][0]["results"][last]["suppressions"] =
+                serde_json::json!([{"kind": "ignored"}]);
+            assert!(!validator.is_valid(&broken));
+        }
+        None => eprintln!(
+            "notice: ../shared/schemas/sarif-2.1.0.json not found; schema validation skipped"
+        ),
+    }
+}
+
+/// The accepted findings' counts in the run's properties and in a note.
+fn assert_accepted_counted(sarif: &Value, json: &Value, listed: bool) {
+    let run = &sarif["runs"][0];
+    for k in ["exempted", "baselined"] {
+        assert_eq!(
+            run["properties"][k].as_u64().unwrap() as usize,
+            json[k].as_array().unwrap().len()
+        );
+    }
+    let notes = run["invocations"][0]["toolExecutionNotifications"]
+        .as_array()
+        .unwrap();
+    let note = notes
+        .iter()
+        .filter_map(|n| n["message"]["text"].as_str())
+        .find(|t| t.starts_with("2 exempted and 1 baselined finding(s) are accepted"))
+        .expect("a note counts the accepted findings");
+    assert_eq!(
+        note.contains("`--sarif-suppressed` adds"),
+        !listed,
+        "{note}"
+    );
+}
+
+#[test]
+fn sarif_counts_accepted_findings_but_leaves_them_out_by_default() {
+    // GitHub code scanning ignores `suppressions`: listing them would open alerts.
+    let dir = tempfile::tempdir().unwrap();
+    let (json, _) = scan_accepted(dir.path(), &["sarif"], &[]);
+    let sarif: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.sarif")).unwrap()).unwrap();
+    assert_valid_sarif(&sarif);
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), findings(&json).len());
+    assert!(results.iter().all(|r| r.get("suppressions").is_none()));
+    assert_accepted_counted(&sarif, &json, false);
+}
+
+#[test]
+fn sarif_marks_exempted_and_baselined_results_as_suppressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, base) = scan_accepted(dir.path(), &["sarif"], &["--sarif-suppressed"]);
+    let sarif: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.sarif")).unwrap()).unwrap();
+    assert_valid_sarif(&sarif);
+    assert_accepted_counted(&sarif, &json, true);
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let list = |k: &str| json[k].as_array().unwrap().clone();
+    let (reported, exempted, baselined) = (list("findings"), list("exempted"), list("baselined"));
+    assert_eq!(
+        results.len(),
+        reported.len() + exempted.len() + baselined.len()
+    );
+    // Reported first, unsuppressed; then exempted and baselined, each suppressed.
+    let expected = reported
+        .iter()
+        .map(|f| (f, None))
+        .chain(exempted.iter().map(|e| (e, Some("inSource"))))
+        .chain(baselined.iter().map(|b| (b, Some("external"))));
+    for (r, (f, kind)) in results.iter().zip(expected) {
+        assert_eq!(r["ruleId"], f["rule"]);
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], f["location"]["file"]);
+        assert_eq!(loc["region"]["startLine"], f["location"]["line"]);
+        assert_eq!(
+            r["partialFingerprints"]["hindsight/v1"]
+                .as_str()
+                .unwrap()
+                .len(),
+            16
+        );
+        let Some(kind) = kind else {
+            // SARIF §3.27.23: once one result has `suppressions`, every result has it.
+            assert_eq!(r["suppressions"], serde_json::json!([]), "{r}");
+            continue;
+        };
+        let s = &r["suppressions"].as_array().unwrap()[..];
+        assert_eq!(s.len(), 1, "{r}");
+        assert_eq!(s[0]["kind"], kind);
+        assert_eq!(s[0]["status"], "accepted");
+        if kind == "inSource" {
+            let e = &f["exemption"];
+            assert_eq!(s[0]["justification"], e["reason"]);
+            let at = &s[0]["location"]["physicalLocation"];
+            assert_eq!(at["artifactLocation"]["uri"], e["file"]);
+            assert_eq!(at["region"]["startLine"], e["line"]);
+            let annotation = at["region"]["snippet"]["text"].as_str().unwrap();
+            assert!(
+                annotation.contains(e["annotation"].as_str().unwrap()),
+                "the suppression points at the annotation: {annotation}"
+            );
+            assert_eq!(s[0]["properties"]["until"], e["until"]);
+        } else {
+            let why = s[0]["justification"].as_str().unwrap();
+            assert!(why.contains(&base.display().to_string()), "{why}");
+        }
+    }
+    // The exemption with an expiry and the container-scoped one are both there.
+    let props: Vec<&Value> = results
+        .iter()
+        .filter_map(|r| r["suppressions"][0]["properties"].as_object().map(|_| r))
+        .collect();
+    assert!(
+        props
+            .iter()
+            .any(|r| r["suppressions"][0]["properties"]["until"] == "2099-12-31")
+    );
+    assert!(
+        props
+            .iter()
+            .any(|r| r["suppressions"][0]["properties"]["container"] == "proxy")
+    );
+}
+
+#[test]
+fn junit_skips_exempted_and_baselined_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, base) = scan_accepted(dir.path(), &["junit"], &[]);
+    let xml = std::fs::read_to_string(dir.path().join("report.junit")).unwrap();
+    let counts = assert_junit_matches_json(&json, &xml);
+    // api (exempted) and legacy (baselined) are skipped cases; web's container-scoped
+    // exemption sits in the failure of its app container.
+    assert_eq!(counts.accepted, 2, "{xml}");
+    assert!(
+        xml.contains("<skipped message=\"exempted: stateless, any node will do\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(&format!(
+            "<skipped message=\"baselined: accepted by {}\"",
+            base.display()
+        )),
+        "{xml}"
+    );
+}
+
+#[test]
+fn markdown_lists_exempted_and_baselined_in_a_collapsed_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, _) = scan_accepted(dir.path(), &["markdown"], &[]);
+    let md = std::fs::read_to_string(dir.path().join("report.markdown")).unwrap();
+    assert!(
+        md.lines()
+            .next()
+            .unwrap()
+            .ends_with("· 2 exempted, 1 baselined (not counted)"),
+        "{md}"
+    );
+    let section = md
+        .find("<details><summary>Accepted, not counted above: 2 exempted, 1 baselined</summary>")
+        .expect("accepted section");
+    let rest = &md[section..];
+    for e in json["exempted"].as_array().unwrap() {
+        let x = &e["exemption"];
+        let reason = x["reason"].as_str().unwrap();
+        let until = x["until"].as_str().unwrap_or("—");
+        let name = e["object"]["name"].as_str().unwrap();
+        let row = rest
+            .lines()
+            .find(|l| l.contains(&format!("/{name}")) && l.contains(reason))
+            .unwrap_or_else(|| panic!("no row for {name}: {rest}"));
+        assert!(row.ends_with(&format!("| {until} |")), "{row}");
+    }
+    for b in json["baselined"].as_array().unwrap() {
+        let name = b["object"]["name"].as_str().unwrap();
+        assert!(rest.contains(&format!("Deployment shop/{name}")), "{rest}");
+    }
+    assert!(rest.contains("</details>"));
 }
 
 #[test]
@@ -495,5 +827,66 @@ fn markdown_fits_a_github_comment_and_says_what_it_left_out() {
         md.contains(&format!("{} of 3000 findings not shown", 3000 - shown)),
         "the note names what was left out:\n{}",
         &md[md.len() - 600..]
+    );
+}
+
+#[test]
+fn markdown_with_many_accepted_findings_still_fits() {
+    let mut outcome = fixture_outcome();
+    let template = outcome.findings[0].clone();
+    let exemption = hindsight::exempt::Exemption {
+        scope: template.rule.to_owned(),
+        container: None,
+        reason: "batch workers, losing them is fine".into(),
+        until: hindsight::exempt::Date::parse("2027-01-31"),
+        annotation: format!("hindsight.dev/exempt.{}", template.rule),
+        file: template.location.file.clone(),
+        line: 3,
+    };
+    let named = |prefix: &str, i: usize| {
+        let mut f = template.clone();
+        f.object.name = format!("{prefix}-{i:04}");
+        f
+    };
+    outcome.findings = (0..10).map(|i| named("reported", i)).collect();
+    outcome.exempted = (0..2000)
+        .map(|i| hindsight::exempt::Exempted {
+            finding: named("exempt", i),
+            exemption: exemption.clone(),
+        })
+        .collect();
+    outcome.baselined = (0..2000).map(|i| named("old", i)).collect();
+    let md = hindsight::report::markdown::render(&outcome, &Default::default());
+    assert!(
+        md.chars().count() <= hindsight::report::markdown::COMMENT_LIMIT,
+        "{} chars",
+        md.chars().count()
+    );
+    // Every reported finding is still shown: accepted ones give way first.
+    for i in 0..10 {
+        assert!(md.contains(&format!("reported-{i:04}")), "reported-{i:04}");
+    }
+    assert!(md.contains("2000 exempted, 2000 baselined"));
+    let rows = md
+        .matches("| batch workers, losing them is fine | 2027-01-31 |")
+        .count();
+    let old_rows = md.lines().filter(|l| l.contains("/old-")).count();
+    assert!(
+        rows > 10 && old_rows > 0,
+        "both tables get rows: {rows}, {old_rows}"
+    );
+    assert!(rows + old_rows < 4000);
+    assert!(
+        md.contains(&format!(
+            "{} of 4000 accepted (exempted or baselined) findings not shown",
+            4000 - rows - old_rows
+        )),
+        "{}",
+        &md[md.len() - 700..]
+    );
+    assert!(
+        md.trim_end().ends_with("(`--format html=report.html`)."),
+        "{}",
+        &md[md.len() - 300..]
     );
 }

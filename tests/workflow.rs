@@ -618,3 +618,108 @@ fn pre_commit_hook_definition_runs_hindsight_scan_on_manifests() {
         assert_eq!(h.files, r"\.(ya?ml|json)$");
     }
 }
+
+/// A team's own admin console behind three load balancers: open, limited to a VPN range, and
+/// one whose live address lies in the company's own (publicly numbered) network.
+fn ops_console() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let console = deployment("console", "ops", 1, "").replace(
+        "example/console:1",
+        "registry.corp/platform/ops-console:4.2",
+    );
+    let service = |name: &str, selector: &str, extra: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: ops}}\nspec:\n  type: LoadBalancer\n  selector: {{app: {selector}}}\n  ports: [{{port: 443, targetPort: 8443}}]\n{extra}"
+        )
+    };
+    let text = [
+        console,
+        service("console", "console", ""),
+        service(
+            "console-vpn",
+            "console",
+            "  loadBalancerSourceRanges: [198.51.100.0/24]\n",
+        ),
+        service(
+            "edge",
+            "edge",
+            "status: {loadBalancer: {ingress: [{ip: 192.0.2.10}]}}\n",
+        ),
+    ]
+    .concat();
+    write(dir.path(), "k8s/ops.yaml", &text);
+    dir
+}
+
+/// (rule, object name, severity) of the `exposure.*` findings.
+fn exposure(report: &Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["rule"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("exposure."))
+        })
+        .map(|f| {
+            let s = |v: &Value| v.as_str().expect("string").to_owned();
+            (s(&f["rule"]), s(&f["object"]["name"]), s(&f["severity"]))
+        })
+        .collect()
+}
+
+#[test]
+fn exposure_params_add_admin_ui_images_and_private_ranges() {
+    let dir = ops_console();
+    let t = |rule: &str, name: &str, sev: &str| (rule.to_owned(), name.to_owned(), sev.to_owned());
+    // Without a config the console is just another open load balancer.
+    let (code, r) = scan_json(dir.path(), &["k8s"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        exposure(&r),
+        [
+            t("exposure.public-load-balancer", "console", "medium"),
+            t("exposure.public-load-balancer", "edge", "medium"),
+        ]
+    );
+
+    // The team names its console: it is an admin UI on a public load balancer.
+    write(
+        dir.path(),
+        ".hindsight.yaml",
+        "params:\n  exposure:\n    admin-ui-images: ['registry.corp/*/ops-console*']\n",
+    );
+    let (code, r) = scan_json(dir.path(), &["k8s"]);
+    assert_eq!(code, 1, "critical fails the run");
+    assert_eq!(
+        exposure(&r),
+        [
+            t("exposure.public-dashboard", "console", "critical"),
+            t("exposure.public-dashboard", "console-vpn", "high"),
+            t("exposure.public-load-balancer", "edge", "medium"),
+        ]
+    );
+    let message = r["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("image `registry.corp/platform/ops-console:4.2`")
+            && message.contains("params.exposure.admin-ui-images"),
+        "{message}"
+    );
+
+    // Its VPN range and its own address space are private too.
+    write(
+        dir.path(),
+        ".hindsight.yaml",
+        "params:\n  exposure:\n    admin-ui-images: ['registry.corp/*/ops-console*']\n    private-cidrs: [198.51.100.0/24, 192.0.2.0/24]\n",
+    );
+    let (code, r) = scan_json(dir.path(), &["k8s"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        exposure(&r),
+        [t("exposure.public-dashboard", "console", "critical")]
+    );
+    // `--no-config` goes back to the built-in lists.
+    let (_, r) = scan_json(dir.path(), &["k8s", "--no-config"]);
+    assert_eq!(exposure(&r).len(), 2);
+}

@@ -272,7 +272,7 @@ fn differences(a: &Node, b: &Node, path: &mut String, out: &mut Vec<String>) {
     }
     match (&a.value, &b.value) {
         (Value::Map(x), Value::Map(y)) => {
-            for (k, va) in x {
+            for (k, va) in x.iter() {
                 let len = path.len();
                 if !path.is_empty() {
                     path.push('.');
@@ -285,7 +285,7 @@ fn differences(a: &Node, b: &Node, path: &mut String, out: &mut Vec<String>) {
                 }
                 path.truncate(len);
             }
-            for (k, vb) in y {
+            for (k, vb) in y.iter() {
                 if a.get(k).is_none() && !vb.is_null() {
                     let len = path.len();
                     if !path.is_empty() {
@@ -300,7 +300,7 @@ fn differences(a: &Node, b: &Node, path: &mut String, out: &mut Vec<String>) {
             }
         }
         (Value::Seq(x), Value::Seq(y)) if x.len() == y.len() => {
-            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+            for (i, (va, vb)) in x.iter().zip(y.iter()).enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
                 differences(va, vb, path, out);

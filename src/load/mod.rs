@@ -399,7 +399,7 @@ fn flatten_into(node: Node, out: &mut Vec<Node>) {
         ..
     }) = node.remove("items")
     {
-        for mut item in items {
+        for mut item in items.iter().cloned() {
             fill_list_item(&mut item, api_version.as_deref(), &kind);
             out.push(item);
         }
@@ -408,22 +408,19 @@ fn flatten_into(node: Node, out: &mut Vec<Node>) {
 
 /// Items of typed lists may leave out `apiVersion` and `kind`: take them from the list.
 pub(crate) fn fill_list_item(item: &mut Node, api_version: Option<&str>, list_kind: &str) {
-    let Value::Map(entries) = &mut item.value else {
-        return;
-    };
-    let item_kind = list_kind.strip_suffix("List").unwrap_or(list_kind);
     let line = item.line;
-    if !entries.iter().any(|(k, _)| k == "kind") && !item_kind.is_empty() {
-        entries.push(("kind".into(), Node::new(line, Value::Str(item_kind.into()))));
+    let item_kind = list_kind.strip_suffix("List").unwrap_or(list_kind);
+    if item.get("kind").is_none() && !item_kind.is_empty() {
+        item.set("kind", Node::new(line, Value::Str(item_kind.into())));
     }
     if let Some(api_version) = api_version
         && list_kind != "List"
-        && !entries.iter().any(|(k, _)| k == "apiVersion")
+        && item.get("apiVersion").is_none()
     {
-        entries.push((
-            "apiVersion".into(),
+        item.set(
+            "apiVersion",
             Node::new(line, Value::Str(api_version.into())),
-        ));
+        );
     }
 }
 
@@ -448,7 +445,7 @@ fn validate(object: &Object) -> Vec<(u32, String)> {
         {
             if !matches!(v.value, Value::Str(_)) {
                 out.push((
-                    v.line,
+                    v.line_in(object.line),
                     string_expected(&what, &format!("metadata.{key}.{k}"), v),
                 ));
             }
@@ -457,7 +454,10 @@ fn validate(object: &Object) -> Vec<(u32, String)> {
     if object.kind == "ConfigMap" {
         for (k, v) in object.root.get("data").map_or(&[][..], Node::as_map) {
             if !matches!(v.value, Value::Str(_) | Value::Null) {
-                out.push((v.line, string_expected(&what, &format!("data.{k}"), v)));
+                out.push((
+                    v.line_in(object.line),
+                    string_expected(&what, &format!("data.{k}"), v),
+                ));
             }
         }
     }
@@ -472,7 +472,7 @@ fn validate(object: &Object) -> Vec<(u32, String)> {
                         container.name,
                         env.str_at(&["name"]).unwrap_or("?")
                     );
-                    out.push((v.line, string_expected(&what, &field, v)));
+                    out.push((v.line_in(object.line), string_expected(&what, &field, v)));
                 }
             }
         }

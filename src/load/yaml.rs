@@ -13,7 +13,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::node::{Node, Value};
+use crate::node::{Node, Str, Value};
 
 /// How many nodes alias expansion may produce in one document. Helm output has no anchors and
 /// hand-written manifests few, so this is far above real use and far below harm.
@@ -104,7 +104,7 @@ enum Frame {
     Map {
         line: u32,
         anchor: usize,
-        entries: Vec<(String, Node)>,
+        entries: Vec<(Str, Node)>,
         key_lines: Vec<u32>,
         /// A key waiting for its value: (text, line, is a plain `<<`).
         key: Option<(String, u32, bool)>,
@@ -190,7 +190,7 @@ impl Builder {
                     items,
                 }) = self.stack.pop()
                 {
-                    self.finish(Node::new(line, Value::Seq(items)), anchor)?;
+                    self.finish(Node::new(line, Value::Seq(items.into())), anchor)?;
                 }
             }
             Event::MappingEnd => {
@@ -204,7 +204,7 @@ impl Builder {
                 }) = self.stack.pop()
                 {
                     let entries = self.close_mapping(entries, key_lines, merges);
-                    self.finish(Node::new(line, Value::Map(entries)), anchor)?;
+                    self.finish(Node::new(line, Value::Map(entries.into())), anchor)?;
                 }
             }
             Event::Alias(id) => {
@@ -252,7 +252,7 @@ impl Builder {
             }) => match key.take() {
                 Some((_, _, true)) => merges.push(node),
                 Some((k, kline, false)) => {
-                    entries.push((k, node));
+                    entries.push((k.into(), node));
                     key_lines.push(kline);
                 }
                 // A collection in key position: go-yaml accepts it; JSON cannot hold it.
@@ -266,12 +266,12 @@ impl Builder {
     /// (explicit keys win over merged ones; earlier merged maps win over later ones).
     fn close_mapping(
         &mut self,
-        entries: Vec<(String, Node)>,
+        entries: Vec<(Str, Node)>,
         key_lines: Vec<u32>,
         merges: Vec<Node>,
-    ) -> Vec<(String, Node)> {
-        let mut out: Vec<(String, Node)> = Vec::with_capacity(entries.len());
-        let mut seen: HashMap<String, (usize, u32)> = HashMap::new();
+    ) -> Vec<(Str, Node)> {
+        let mut out: Vec<(Str, Node)> = Vec::with_capacity(entries.len());
+        let mut seen: HashMap<Str, (usize, u32)> = HashMap::new();
         let small = entries.len() <= 16 && merges.is_empty();
         for ((k, v), kline) in entries.into_iter().zip(key_lines) {
             let found = if small {
@@ -300,12 +300,12 @@ impl Builder {
         for merge in merges {
             let sources: Vec<Node> = match merge.value {
                 Value::Map(_) => vec![merge],
-                Value::Seq(items) => items,
+                Value::Seq(items) => items.to_vec(),
                 _ => Vec::new(),
             };
             for source in sources {
                 if let Value::Map(extra) = source.value {
-                    for (k, v) in extra {
+                    for (k, v) in extra.iter().cloned() {
                         if !out.iter().any(|(existing, _)| *existing == k) {
                             out.push((k, v));
                         }
@@ -336,14 +336,14 @@ pub fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, line: u
     let value = match tag {
         Some(tag) if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" => {
             match tag.suffix.as_str() {
-                "str" | "binary" | "timestamp" => Value::Str(text.to_owned()),
+                "str" | "binary" | "timestamp" => Value::Str(text.into()),
                 "null" => Value::Null,
                 "bool" | "int" | "float" => resolve_plain(text),
-                _ => Value::Str(text.to_owned()),
+                _ => Value::Str(text.into()),
             }
         }
         _ if may_resolve_to_non_string(text, style) => resolve_plain(text),
-        _ => Value::Str(text.to_owned()),
+        _ => Value::Str(text.into()),
     };
     Node::new(line, value)
 }
@@ -392,7 +392,7 @@ pub fn resolve_plain(text: &str) -> Value {
     }
     let first = text.as_bytes()[0];
     if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
-        return Value::Str(text.to_owned());
+        return Value::Str(text.into());
     }
     let plain: Cow<'_, str> = if text.contains('_') {
         Cow::Owned(text.replace('_', ""))
@@ -407,7 +407,7 @@ pub fn resolve_plain(text: &str) -> Value {
     {
         return Value::Float(f);
     }
-    Value::Str(text.to_owned())
+    Value::Str(text.into())
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)`: sign, then `0x`/`0o`/`0b` prefixes or a leading `0` for octal.

@@ -26,7 +26,7 @@ impl Selector {
     pub fn from_label_selector(node: &Node) -> Option<Selector> {
         let mut requirements = Vec::new();
         for (k, v) in node.get("matchLabels").map_or(&[][..], Node::as_map) {
-            requirements.push(Requirement::Equals(k.clone(), v.scalar_text()?));
+            requirements.push(Requirement::Equals(k.to_string(), v.scalar_text()?));
         }
         for expr in node.seq_at("matchExpressions") {
             let key = expr.str_at(&["key"])?.to_owned();
@@ -52,7 +52,7 @@ impl Selector {
             requirements: node
                 .as_map()
                 .iter()
-                .filter_map(|(k, v)| Some(Requirement::Equals(k.clone(), v.scalar_text()?)))
+                .filter_map(|(k, v)| Some(Requirement::Equals(k.to_string(), v.scalar_text()?)))
                 .collect(),
         }
     }

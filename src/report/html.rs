@@ -6,7 +6,10 @@
 //! Invariants: no network fetches (inline CSS, JS and SVG only; system fonts); every finding
 //! and error of the outcome is in the page whatever the filters show; counts are exposed as
 //! `data-count-*` attributes on `#report` for tools and tests. Cluster and metrics pictures
-//! come from [`Options::charts`](super::Options) (see [`super::svg`]).
+//! come from [`Options::charts`](super::Options) (see [`super::svg`]). Findings accepted by
+//! an exemption or the baseline are listed in their own collapsed section (`#accepted`, rows
+//! `tr.accepted` with `data-kind`), with reason and expiry; they are not counted as findings
+//! (`data-count-exempted`, `data-count-baselined`), and the same filters apply to them.
 
 use askama::Template;
 use std::io::{self, Write};
@@ -14,6 +17,7 @@ use std::io::{self, Write};
 use super::svg::escape;
 use super::{Lines, Options, SEVERITIES, Summary, first_sentence, squash_spaces};
 use crate::Outcome;
+use crate::exempt::Exempted;
 use crate::load::Problem;
 use crate::rules::{self, Finding};
 use crate::stories::Story;
@@ -66,6 +70,26 @@ struct FindingView {
     search: String,
 }
 
+/// A finding accepted by an exemption or the baseline: a table row, not a finding card.
+struct AcceptedView {
+    kind: &'static str,
+    rule: &'static str,
+    severity: &'static str,
+    stories: String,
+    object: String,
+    container: Option<String>,
+    place: String,
+    /// HTML: escaped text with `code` spans.
+    message: String,
+    /// Why it is accepted (the exemption's reason, or the baseline file).
+    reason: String,
+    until: String,
+    /// Where the exemption is written (`file:line` of the annotation); empty for baselined.
+    source: String,
+    fingerprint: String,
+    search: String,
+}
+
 struct ProblemView {
     place: String,
     message: String,
@@ -88,6 +112,8 @@ struct Page {
     stories: Vec<StoryView>,
     rules: Vec<RuleView>,
     findings: Vec<FindingView>,
+    exempted: Vec<AcceptedView>,
+    baselined: Vec<AcceptedView>,
     errors: Vec<ProblemView>,
     notices: Vec<ProblemView>,
     not_run: Vec<&'static str>,
@@ -177,6 +203,50 @@ fn finding_view(f: &Finding, lines: &mut Lines<'_>) -> FindingView {
     }
 }
 
+fn accepted_view(f: &Finding, kind: &'static str, reason: String) -> AcceptedView {
+    let place = place(&f.location.file, Some(f.location.line));
+    let object = f.object.to_string();
+    let search = format!(
+        "{} {} {} {} {} {}",
+        f.rule,
+        object,
+        f.container.as_deref().unwrap_or(""),
+        place,
+        f.message,
+        reason
+    )
+    .to_lowercase();
+    AcceptedView {
+        kind,
+        rule: f.rule,
+        severity: f.severity.as_str(),
+        stories: f
+            .stories
+            .iter()
+            .map(|s| s.id())
+            .collect::<Vec<_>>()
+            .join(" "),
+        object,
+        container: f.container.clone(),
+        place,
+        message: with_code_spans(&f.message),
+        reason,
+        until: String::new(),
+        source: String::new(),
+        fingerprint: f.fingerprint(),
+        search,
+    }
+}
+
+fn exempted_view(e: &Exempted) -> AcceptedView {
+    let x = &e.exemption;
+    AcceptedView {
+        until: x.until.map(|u| u.to_string()).unwrap_or_default(),
+        source: place(&x.file, Some(x.line)),
+        ..accepted_view(&e.finding, "exempted", x.reason.clone())
+    }
+}
+
 fn problem_view(p: &Problem, lines: &mut Lines<'_>) -> ProblemView {
     ProblemView {
         place: place(&p.file, p.line),
@@ -238,6 +308,10 @@ fn page(outcome: &Outcome, opts: &Options) -> Page {
         plural(summary.objects, "object"),
         plural(summary.files, "file"),
     );
+    let baseline_reason = match &opts.baseline {
+        Some(p) => format!("accepted by the baseline {}", p.display()),
+        None => "accepted by the baseline".to_owned(),
+    };
     Page {
         version: env!("CARGO_PKG_VERSION"),
         headline,
@@ -245,6 +319,12 @@ fn page(outcome: &Outcome, opts: &Options) -> Page {
         stories,
         rules,
         findings,
+        exempted: outcome.exempted.iter().map(exempted_view).collect(),
+        baselined: outcome
+            .baselined
+            .iter()
+            .map(|f| accepted_view(f, "baselined", baseline_reason.clone()))
+            .collect(),
         errors: outcome
             .errors
             .iter()

@@ -9,13 +9,21 @@
 //! question a CI reader asks. The case's `file` attribute (shown by GitLab) names the file.
 //! Rules that could not run (no cluster state or metrics) are one skipped case each; input
 //! errors form an `input errors` suite of error cases, with notices in its system-out.
+//!
+//! Findings accepted by an exemption or the baseline are never counted as failures, nor
+//! hidden: an object × rule whose every finding was accepted is a skipped case
+//! (`<skipped message="exempted: reason"/>` or `"baselined: …"`), counted in `skipped`, with
+//! each accepted finding in its text; when other findings on it still fail, the failure's text
+//! lists the accepted ones after them.
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use super::Options;
 use crate::Outcome;
+use crate::exempt::Exempted;
 use crate::rules::{self, Finding};
 
 /// The name of the suite holding input errors.
@@ -25,7 +33,72 @@ pub const ERRORS_SUITE: &str = "input errors";
 /// object of the same name.
 type ObjectKey = (Arc<str>, u32);
 
-fn failure(findings: &[&Finding]) -> TestCaseStatus {
+/// A finding that is not counted: accepted by an inline exemption or by the baseline.
+#[derive(Clone, Copy)]
+enum Accepted<'a> {
+    Exempted(&'a Exempted),
+    Baselined(&'a Finding),
+}
+
+impl<'a> Accepted<'a> {
+    fn finding(self) -> &'a Finding {
+        match self {
+            Accepted::Exempted(e) => &e.finding,
+            Accepted::Baselined(f) => f,
+        }
+    }
+
+    /// `exempted: <reason>` or `baselined: …`: the skipped case's message.
+    fn label(self, baseline: Option<&str>) -> String {
+        match (self, baseline) {
+            (Accepted::Exempted(e), _) => format!("exempted: {}", e.exemption.reason),
+            (Accepted::Baselined(_), Some(file)) => format!("baselined: accepted by {file}"),
+            (Accepted::Baselined(_), None) => "baselined: accepted by the baseline".to_owned(),
+        }
+    }
+
+    /// One line for the case text: what was accepted, where, and on what grounds.
+    fn line(self, baseline: Option<&str>) -> String {
+        let f = self.finding();
+        let container = f
+            .container
+            .as_ref()
+            .map(|c| format!(" (container `{c}`)"))
+            .unwrap_or_default();
+        let grounds = match self {
+            Accepted::Exempted(e) => {
+                let x = &e.exemption;
+                let until = x.until.map(|u| format!(" until {u}")).unwrap_or_default();
+                format!(
+                    "exempted{until} by `{}` at {}:{}: {}",
+                    x.annotation, x.file, x.line, x.reason
+                )
+            }
+            Accepted::Baselined(_) => self.label(baseline),
+        };
+        format!(
+            "accepted ({}) {}: {}:{}{container}: {}\n  {grounds}\n",
+            f.severity, f.rule, f.location.file, f.location.line, f.message
+        )
+    }
+}
+
+fn skipped(accepted: &[Accepted<'_>], baseline: Option<&str>) -> TestCaseStatus {
+    let mut labels: Vec<String> = accepted.iter().map(|a| a.label(baseline)).collect();
+    labels.dedup();
+    let description: String = accepted.iter().map(|a| a.line(baseline)).collect();
+    let mut status = TestCaseStatus::skipped();
+    status
+        .set_message(labels.join("; "))
+        .set_description(description);
+    status
+}
+
+fn failure(
+    findings: &[&Finding],
+    accepted: &[Accepted<'_>],
+    baseline: Option<&str>,
+) -> TestCaseStatus {
     let worst = findings
         .iter()
         .map(|f| f.severity)
@@ -57,6 +130,9 @@ fn failure(findings: &[&Finding]) -> TestCaseStatus {
             rule.meta.id
         ));
     }
+    for a in accepted {
+        description.push_str(&a.line(baseline));
+    }
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
     status
         .set_message(message)
@@ -72,8 +148,11 @@ fn case(rule: &str, name: String, file: &str, status: TestCaseStatus) -> TestCas
     case
 }
 
-/// Builds the report (public so tests and other tools can inspect it).
-pub fn report(outcome: &Outcome) -> Report {
+/// Builds the report (public so tests and other tools can inspect it). `opts.baseline` names
+/// the baseline file in the messages of baselined cases.
+pub fn report(outcome: &Outcome, opts: &Options) -> Report {
+    let baseline = opts.baseline.as_ref().map(|p| p.display().to_string());
+    let baseline = baseline.as_deref();
     let mut by_rule: BTreeMap<&str, BTreeMap<ObjectKey, Vec<&Finding>>> = BTreeMap::new();
     for f in &outcome.findings {
         by_rule
@@ -83,10 +162,29 @@ pub fn report(outcome: &Outcome) -> Report {
             .or_default()
             .push(f);
     }
+    let mut accepted_by_rule: BTreeMap<&str, BTreeMap<ObjectKey, Vec<Accepted<'_>>>> =
+        BTreeMap::new();
+    let accepted = (outcome.exempted.iter().map(Accepted::Exempted))
+        .chain(outcome.baselined.iter().map(Accepted::Baselined));
+    for a in accepted {
+        let f = a.finding();
+        accepted_by_rule
+            .entry(f.rule)
+            .or_default()
+            .entry((f.location.file.clone(), f.object_line))
+            .or_default()
+            .push(a);
+    }
     let mut report = Report::new("hindsight");
     let mut ids: Vec<&str> = rules::ALL.iter().map(|r| r.meta.id).collect();
     // Findings of rules outside the registry (tests) still get a suite: nothing is dropped.
-    ids.extend(by_rule.keys().filter(|id| rules::find(id).is_none()));
+    let mut unregistered: Vec<&str> = (by_rule.keys().chain(accepted_by_rule.keys()))
+        .copied()
+        .filter(|id| rules::find(id).is_none())
+        .collect();
+    unregistered.sort_unstable();
+    unregistered.dedup();
+    ids.extend(unregistered);
     for id in ids {
         let mut suite = TestSuite::new(id);
         if let Some(rule) = rules::find(id) {
@@ -103,17 +201,26 @@ pub fn report(outcome: &Outcome) -> Report {
             continue;
         }
         let mut found = by_rule.remove(id).unwrap_or_default();
+        let mut accepted = accepted_by_rule.remove(id).unwrap_or_default();
         for (object, at) in &outcome.scanned {
-            let status = match found.remove(&(at.file.clone(), at.line)) {
-                Some(findings) => failure(&findings),
+            let key = (at.file.clone(), at.line);
+            let ok = accepted.remove(&key).unwrap_or_default();
+            let status = match found.remove(&key) {
+                Some(findings) => failure(&findings, &ok, baseline),
+                None if !ok.is_empty() => skipped(&ok, baseline),
                 None => TestCaseStatus::success(),
             };
             suite.add_test_case(case(id, object.to_string(), &at.file, status));
         }
         // Findings whose object is not in `scanned` (an outcome built by hand) are kept too.
-        for ((file, _), findings) in found {
+        for (key, findings) in found {
+            let ok = accepted.remove(&key).unwrap_or_default();
             let name = findings[0].object.to_string();
-            suite.add_test_case(case(id, name, &file, failure(&findings)));
+            suite.add_test_case(case(id, name, &key.0, failure(&findings, &ok, baseline)));
+        }
+        for ((file, _), ok) in accepted {
+            let name = ok[0].finding().object.to_string();
+            suite.add_test_case(case(id, name, &file, skipped(&ok, baseline)));
         }
         report.add_test_suite(suite);
     }
@@ -148,8 +255,10 @@ pub fn report(outcome: &Outcome) -> Report {
 }
 
 /// Writes the JUnit XML report.
-pub fn write(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
-    let xml = report(outcome).to_string().map_err(io::Error::other)?;
+pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Result<()> {
+    let xml = report(outcome, opts)
+        .to_string()
+        .map_err(io::Error::other)?;
     out.write_all(xml.as_bytes())?;
     writeln!(out)
 }

@@ -5,15 +5,20 @@
 //! they echo, each a collapsible `<details>` with the file:line (a link when
 //! [`Options::link_base`](super::Options) is set), the message and what to change.
 //!
+//! Findings accepted by an exemption or the baseline follow in one collapsed `<details>`
+//! section: exempted ones with their reason and expiry, baselined ones with the baseline file.
+//! They are not counted as findings, and never silently dropped.
+//!
 //! Invariant: the whole comment fits GitHub's limit of 65,536 characters. Past a budget,
-//! findings (then errors) are left out and a closing note says how many and where to find
-//! them all; counts in the tables always cover everything.
+//! findings (then errors, then accepted findings) are left out and a closing note says how
+//! many and where to find them all; counts in the tables always cover everything.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::{Options, SEVERITIES, Summary, first_sentence, squash_spaces};
 use crate::Outcome;
+use crate::exempt::Exempted;
 use crate::rules::{self, Finding};
 use crate::stories::Story;
 
@@ -135,6 +140,135 @@ fn finding_block(f: &Finding, opts: &Options) -> String {
     s
 }
 
+/// `Deployment prod/api (container proxy)`.
+fn subject(f: &Finding) -> String {
+    match &f.container {
+        Some(c) => format!("{} (container {c})", f.object),
+        None => f.object.to_string(),
+    }
+}
+
+/// A table row for an exempted finding: rule, object and place, reason, expiry.
+fn exempted_row(e: &Exempted, opts: &Options) -> String {
+    let f = &e.finding;
+    format!(
+        "| {} | {} {} | {} | {} |\n",
+        code(f.rule),
+        esc(&subject(f)),
+        place(
+            &f.location.file,
+            Some(f.location.line),
+            opts.link_base.as_deref()
+        ),
+        esc(&e.exemption.reason),
+        e.exemption
+            .until
+            .map_or_else(|| "—".to_owned(), |u| u.to_string()),
+    )
+}
+
+/// A table row for a baselined finding: rule, object and place, message.
+fn baselined_row(f: &Finding, opts: &Options) -> String {
+    format!(
+        "| {} | {} {} | {} |\n",
+        code(f.rule),
+        esc(&subject(f)),
+        place(
+            &f.location.file,
+            Some(f.location.line),
+            opts.link_base.as_deref()
+        ),
+        esc(&f.message),
+    )
+}
+
+/// The fixed parts of the accepted section: (opening, exempted header, baselined header,
+/// closing), empty when there is nothing to show.
+fn accepted_frame(outcome: &Outcome, opts: &Options) -> [String; 4] {
+    let (ne, nb) = (outcome.exempted.len(), outcome.baselined.len());
+    if ne + nb == 0 {
+        return Default::default();
+    }
+    let counts: Vec<String> = [(ne, "exempted"), (nb, "baselined")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    let open = format!(
+        "<details><summary>Accepted, not counted above: {}</summary>\n\n",
+        counts.join(", ")
+    );
+    let exempted = if ne > 0 {
+        "**Exempted** by annotations on the objects (`hindsight.dev/exempt.*`):\n\n| rule | object | reason | until |\n|---|---|---|---|\n".to_owned()
+    } else {
+        String::new()
+    };
+    let baselined = if nb > 0 {
+        let file = opts
+            .baseline
+            .as_ref()
+            .map(|p| format!(" {}", code(&p.display().to_string())))
+            .unwrap_or_default();
+        format!(
+            "**Baselined**: accepted by the baseline{file}; only new findings fail the run.\n\n| rule | object | message |\n|---|---|---|\n"
+        )
+    } else {
+        String::new()
+    };
+    [open, exempted, baselined, "\n</details>\n".to_owned()]
+}
+
+/// Room for "… and N more" lines in the accepted section.
+const MORE_ROOM: usize = 160;
+
+/// Appends the accepted section within `limit` bytes of `out`; returns how many accepted
+/// findings it left out. When not everything fits, each table gets at least half the room.
+fn write_accepted(out: &mut String, outcome: &Outcome, opts: &Options, limit: usize) -> usize {
+    let [open, exempted_header, baselined_header, close] = accepted_frame(outcome, opts);
+    if open.is_empty() {
+        return 0;
+    }
+    let exempted: Vec<String> = outcome
+        .exempted
+        .iter()
+        .map(|e| exempted_row(e, opts))
+        .collect();
+    let baselined: Vec<String> = outcome
+        .baselined
+        .iter()
+        .map(|f| baselined_row(f, opts))
+        .collect();
+    let frame = open.len() + exempted_header.len() + baselined_header.len() + close.len();
+    let room = limit.saturating_sub(out.len() + frame + 2 * MORE_ROOM);
+    let bytes = |rows: &[String]| rows.iter().map(String::len).sum::<usize>();
+    let exempted_room = (room / 2).max(room.saturating_sub(bytes(&baselined)));
+    let mut left_out = 0;
+    out.push_str(&open);
+    // Adds rows while they fit in `room` bytes; counts those that did not.
+    let mut table = |out: &mut String, header: &str, rows: Vec<String>, room: usize| {
+        if rows.is_empty() {
+            return 0;
+        }
+        out.push_str(header);
+        let (total, mut used) = (rows.len(), 0);
+        for (i, row) in rows.into_iter().enumerate() {
+            if used + row.len() > room {
+                left_out += total - i;
+                let _ = writeln!(out, "\n… and {} more (see the JSON report)", total - i);
+                break;
+            }
+            used += row.len();
+            out.push_str(&row);
+        }
+        out.push('\n');
+        used
+    };
+    let used = table(out, &exempted_header, exempted, exempted_room);
+    table(out, &baselined_header, baselined, room - used);
+    out.push_str(&close);
+    left_out
+}
+
 fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
@@ -150,9 +284,14 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
             (n > 0).then(|| format!("{n} {sev}"))
         })
         .collect();
+    let accepted: Vec<String> = [(s.exempted, "exempted"), (s.baselined, "baselined")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
     let _ = writeln!(
         out,
-        "## hindsight: {}{} in {} from {}\n",
+        "## hindsight: {}{} in {} from {}{}\n",
         plural(s.findings, "finding"),
         if by_sev.is_empty() {
             String::new()
@@ -161,6 +300,11 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
         },
         plural(s.objects, "object"),
         plural(s.files, "file"),
+        if accepted.is_empty() {
+            String::new()
+        } else {
+            format!(" · {} (not counted)", accepted.join(", "))
+        },
     );
 
     // Errors first: they mean the findings below may be incomplete.
@@ -280,7 +424,17 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
         .flat_map(|(g, (_, fs))| (0..fs.len()).map(move |i| (g, i)))
         .collect();
     order.sort_by_key(|&(g, i)| (std::cmp::Reverse(groups[g].1[i].severity), g, i));
-    let mut used = out.len() + NOTE_ROOM;
+    // The accepted section's frame is reserved first; its rows get what the findings leave.
+    let accepted_room: usize = accepted_frame(outcome, opts)
+        .iter()
+        .map(String::len)
+        .sum::<usize>()
+        + if outcome.exempted.is_empty() && outcome.baselined.is_empty() {
+            0
+        } else {
+            3 * MORE_ROOM
+        };
+    let mut used = out.len() + NOTE_ROOM + accepted_room;
     let mut opened = vec![false; groups.len()];
     let mut truncated = false;
     for (g, i) in order {
@@ -308,7 +462,8 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
         }
         out.push('\n');
     }
-    if truncated || errors_left_out > 0 {
+    let accepted_left_out = write_accepted(&mut out, outcome, opts, COMMENT_LIMIT - NOTE_ROOM);
+    if truncated || errors_left_out > 0 || accepted_left_out > 0 {
         let hidden = outcome.findings.len() - shown.len();
         let mut left_out = Vec::new();
         if hidden > 0 {
@@ -316,6 +471,12 @@ pub fn render(outcome: &Outcome, opts: &Options) -> String {
         }
         if errors_left_out > 0 {
             left_out.push(format!("{errors_left_out} of {} input errors", s.errors));
+        }
+        if accepted_left_out > 0 {
+            left_out.push(format!(
+                "{accepted_left_out} of {} accepted (exempted or baselined) findings",
+                s.exempted + s.baselined
+            ));
         }
         let _ = writeln!(
             out,

@@ -168,6 +168,10 @@ pub struct Options {
     pub show_exempted: bool,
     /// List findings matched by the baseline (text).
     pub show_baselined: bool,
+    /// The `--baseline` file, named where reports explain why a finding was accepted.
+    pub baseline: Option<PathBuf>,
+    /// SARIF: add exempted and baselined findings as suppressed results (`--sarif-suppressed`).
+    pub sarif_suppressed: bool,
 }
 
 /// Renders one format into memory.
@@ -186,7 +190,7 @@ pub fn render(outcome: &Outcome, format: Format, opts: &Options) -> io::Result<V
         )?,
         Format::Json => json::write(outcome, &mut buf)?,
         Format::Sarif => sarif::write(outcome, &mut buf, opts)?,
-        Format::Junit => junit::write(outcome, &mut buf)?,
+        Format::Junit => junit::write(outcome, &mut buf, opts)?,
         Format::Markdown => markdown::write(outcome, &mut buf, opts)?,
         Format::Html => html::write(outcome, &mut buf, opts)?,
     }

@@ -13,6 +13,16 @@
 //! location, and `partialFingerprints["hindsight/v1"]` from [`Finding::fingerprint`] so
 //! alerts survive line moves. Input errors and notices become `toolExecutionNotifications`
 //! of the single invocation; `executionSuccessful` is false when any error occurred.
+//!
+//! Accepted (exempted, baselined) findings are counted in the run's `properties` and in a
+//! `note` notification. With [`Options::sarif_suppressed`] they are also results, after the
+//! reported ones, each with a `suppressions` entry (§3.35), `status: "accepted"` and the reason
+//! as `justification`: `kind: "inSource"` with the annotation's location for an inline
+//! exemption, `kind: "external"` for the baseline; every other result then carries an empty
+//! `suppressions` array (§3.27.23: all results have it or none). Off by default because GitHub
+//! code scanning ignores `suppressions` and would open an alert for each accepted finding
+//! (github/codeql-action#1230); SARIF viewers that honour them (VS Code, sarif-web-component)
+//! hide them. The fingerprint is the same either way.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -21,6 +31,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::{Lines, Options, squash_spaces};
 use crate::Outcome;
+use crate::exempt::Exemption;
 use crate::load::Problem;
 use crate::rules::{self, Finding, Rule, Severity};
 
@@ -46,6 +57,14 @@ struct Run<'a> {
     original_uri_base_ids: BTreeMap<&'static str, ArtifactLocation>,
     invocations: Vec<Invocation>,
     results: Vec<SarifResult<'a>>,
+    properties: RunProperties,
+}
+
+/// Counts of accepted findings, present whether or not they are listed as results.
+#[derive(Serialize)]
+struct RunProperties {
+    exempted: usize,
+    baselined: usize,
 }
 
 #[derive(Serialize)]
@@ -137,7 +156,35 @@ struct SarifResult<'a> {
     message: Text,
     locations: Vec<Location>,
     partial_fingerprints: BTreeMap<&'static str, String>,
+    /// `None` when no result of the run is suppressed; else `Some` on every result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressions: Option<Vec<Suppression<'a>>>,
     properties: ResultProperties<'a>,
+}
+
+/// SARIF §3.35: why a result is not counted.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Suppression<'a> {
+    /// `inSource` (an annotation on the object) or `external` (the baseline file).
+    kind: &'static str,
+    status: &'static str,
+    justification: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<SuppressionProperties<'a>>,
+}
+
+/// The exemption as written, for tools that show more than the justification.
+#[derive(Serialize)]
+struct SuppressionProperties<'a> {
+    scope: &'a str,
+    annotation: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -411,11 +458,43 @@ fn result<'a>(f: &'a Finding, index: usize, root: &Path, lines: &mut Lines<'_>) 
             logical_locations: logical,
         }],
         partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, f.fingerprint())]),
+        suppressions: None,
         properties: ResultProperties {
             severity: f.severity.as_str(),
             stories: f.stories.iter().map(|s| s.id()).collect(),
             container: f.container.as_deref(),
         },
+    }
+}
+
+fn in_source<'a>(e: &'a Exemption, root: &Path, lines: &mut Lines<'_>) -> Suppression<'a> {
+    Suppression {
+        kind: "inSource",
+        status: "accepted",
+        justification: e.reason.clone(),
+        location: physical(&e.file, Some(e.line), root, lines).map(|pl| Location {
+            physical_location: Some(pl),
+            logical_locations: Vec::new(),
+        }),
+        properties: Some(SuppressionProperties {
+            scope: &e.scope,
+            annotation: &e.annotation,
+            container: e.container.as_deref(),
+            until: e.until.map(|u| u.to_string()),
+        }),
+    }
+}
+
+fn external(baseline: Option<&Path>) -> Suppression<'static> {
+    Suppression {
+        kind: "external",
+        status: "accepted",
+        justification: match baseline {
+            Some(p) => format!("accepted by the baseline {}", p.display()),
+            None => "accepted by the baseline".to_owned(),
+        },
+        location: None,
+        properties: None,
     }
 }
 
@@ -455,18 +534,37 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
     let mut lines = Lines::new(&outcome.sources);
     let mut driver_rules: Vec<ReportingDescriptor> =
         rules::ALL.iter().map(|r| descriptor(r)).collect();
-    let mut results = Vec::with_capacity(outcome.findings.len());
+    let mut results = Vec::with_capacity(
+        outcome.findings.len() + outcome.exempted.len() + outcome.baselined.len(),
+    );
+    let mut index_for = |f: &Finding| match driver_rules.iter().position(|d| d.id == f.rule) {
+        Some(i) => i,
+        // Findings come from registered rules; one that is not (a test rule) still gets
+        // a descriptor so its `ruleIndex` stays valid and nothing is dropped.
+        None => {
+            driver_rules.push(unregistered(f.rule, f.severity));
+            driver_rules.len() - 1
+        }
+    };
+    let accepted = outcome.exempted.len() + outcome.baselined.len();
+    let suppressed = opts.sarif_suppressed && accepted > 0;
     for f in &outcome.findings {
-        let index = match driver_rules.iter().position(|d| d.id == f.rule) {
-            Some(i) => i,
-            // Findings come from registered rules; one that is not (a test rule) still gets
-            // a descriptor so its `ruleIndex` stays valid and nothing is dropped.
-            None => {
-                driver_rules.push(unregistered(f.rule, f.severity));
-                driver_rules.len() - 1
-            }
-        };
-        results.push(result(f, index, &root, &mut lines));
+        let index = index_for(f);
+        let mut r = result(f, index, &root, &mut lines);
+        r.suppressions = suppressed.then(Vec::new);
+        results.push(r);
+    }
+    if suppressed {
+        for e in &outcome.exempted {
+            let mut r = result(&e.finding, index_for(&e.finding), &root, &mut lines);
+            r.suppressions = Some(vec![in_source(&e.exemption, &root, &mut lines)]);
+            results.push(r);
+        }
+        for f in &outcome.baselined {
+            let mut r = result(f, index_for(f), &root, &mut lines);
+            r.suppressions = Some(vec![external(opts.baseline.as_deref())]);
+            results.push(r);
+        }
     }
     let index_of = |id: &str| rules::ALL.iter().position(|r| r.meta.id == id);
     let mut notes = Vec::new();
@@ -475,6 +573,25 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
     }
     for n in &outcome.notices {
         notes.push(notification(n, "note", &root, &mut lines));
+    }
+    if accepted > 0 {
+        let placed = if suppressed {
+            "listed as suppressed results"
+        } else {
+            "not in the results (`--sarif-suppressed` adds them as suppressed results)"
+        };
+        notes.push(Notification {
+            level: "note",
+            message: Text {
+                text: format!(
+                    "{} exempted and {} baselined finding(s) are accepted and not counted: {placed}",
+                    outcome.exempted.len(),
+                    outcome.baselined.len()
+                ),
+            },
+            locations: Vec::new(),
+            associated_rule: None,
+        });
     }
     for id in &outcome.not_run {
         notes.push(Notification {
@@ -517,6 +634,10 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
                 tool_execution_notifications: notes,
             }],
             results,
+            properties: RunProperties {
+                exempted: outcome.exempted.len(),
+                baselined: outcome.baselined.len(),
+            },
         }],
     };
     serde_json::to_writer_pretty(&mut *out, &log)?;

@@ -501,13 +501,19 @@ pub(crate) fn shared_corpus(rel: &str) -> Option<std::path::PathBuf> {
 /// Test support: load YAML, run one rule, return its findings.
 #[cfg(test)]
 pub(crate) fn check(rule: &'static Rule, yaml: &str) -> Vec<Finding> {
+    check_with(rule, yaml, Params::defaults())
+}
+
+/// Test support: [`check`] with the parameters of a config file.
+#[cfg(test)]
+pub(crate) fn check_with(rule: &'static Rule, yaml: &str, params: &Params) -> Vec<Finding> {
     let loaded = crate::load::load_bytes(Arc::from("test.yaml"), yaml.as_bytes(), None);
     assert!(
         loaded.errors.is_empty(),
         "fixture has errors: {:?}",
         loaded.errors
     );
-    let cx = Context::new(&loaded.objects);
+    let cx = Context::with_params(&loaded.objects, params);
     let mut sink = Sink::new(&rule.meta);
     (rule.check)(&cx, &mut sink);
     sink.findings

@@ -85,7 +85,7 @@ fn values(b: &Object, a: &Object) -> Vec<ValueChange> {
             .unwrap_or_default()
     };
     let (ab, aa) = (annotations(b), annotations(a));
-    let mut keys: Vec<&String> = ab.iter().chain(&aa).map(|(k, _)| k).collect();
+    let mut keys: Vec<&crate::node::Str> = ab.iter().chain(&aa).map(|(k, _)| k).collect();
     keys.sort();
     keys.dedup();
     for key in keys.into_iter().filter(|k| decides_scheme(k)) {
@@ -125,7 +125,10 @@ fn check(cx: &DiffContext<'_>, out: &mut DiffSink) {
         .changed()
         .filter(|(b, a)| b.kind == "Service" && a.kind == "Service")
     {
-        let (rb, ra) = (reach(b), reach(a));
+        let (rb, ra) = (
+            reach(b, &cx.before.params.exposure),
+            reach(a, &cx.after.params.exposure),
+        );
         let what = match (&rb, &ra) {
             (_, Reach::Public(p)) if level(&rb) < 3 => format!(
                 "Service `{}` becomes a public load balancer ({}){}",
@@ -162,8 +165,11 @@ fn check(cx: &DiffContext<'_>, out: &mut DiffSink) {
             }
             _ => continue,
         };
-        let ui = admin_ui::behind(&cx.after.index, a);
+        let ui = admin_ui::behind(&cx.after.index, a, &cx.after.params.exposure);
         let message = match &ui {
+            Some(ui) if ui.product == admin_ui::CONFIGURED => {
+                format!("{what}; it exposes {}", ui.product)
+            }
             Some(ui) => format!("{what}; it exposes {}, an admin UI", ui.product),
             None => what,
         };

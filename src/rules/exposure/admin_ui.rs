@@ -3,7 +3,10 @@
 //! Invariants: ports never identify a product on their own (4040 is both Weave Scope and the
 //! Spark driver UI); a port only narrows a product whose image also serves non-UI traffic
 //! (Traefik's dashboard entry point). The table follows `shared/research/stories.md` (jwplayer).
+//! The config's `params.exposure.admin-ui-images` adds image globs to it: an image a team knows
+//! to be an admin UI counts as strongly as a built-in one, on any port.
 
+use crate::config::ExposureParams;
 use crate::load::Object;
 use crate::model::{Container, Index, Selector, Workload};
 use crate::node::Node;
@@ -276,13 +279,24 @@ const NAME_LABELS: [&str; 6] = [
 pub enum Evidence {
     /// A container image (the strong signal).
     Image { container: String, image: String },
+    /// A container image matching a `params.exposure.admin-ui-images` glob: as strong as a
+    /// built-in image, since the team said so.
+    Configured {
+        container: String,
+        image: String,
+        pattern: String,
+    },
     /// Only a workload name, a pod label or the Service's own name or selector.
     Name(String),
 }
 
+/// What findings call a UI recognised only by a configured image glob.
+pub const CONFIGURED: &str = "an admin UI listed in `params.exposure.admin-ui-images`";
+
 /// An admin UI a Service exposes.
 #[derive(Debug, Clone)]
 pub struct AdminUi<'a> {
+    /// The product name, or [`CONFIGURED`].
     pub product: &'static str,
     /// The workload running it (absent when only the Service's own name or selector told).
     pub workload: Option<&'a Workload<'a>>,
@@ -304,13 +318,30 @@ fn reaches_port(service: &Object, ports: &[i64]) -> bool {
     })
 }
 
+/// The configured glob an image matches: against the reference as written and against its
+/// repository (lower case, no tag or digest), so `registry.corp/*/ops-console` also matches
+/// `registry.corp/ops/ops-console:2.1`.
+fn configured_pattern<'p>(params: &'p ExposureParams, image: &str) -> Option<&'p str> {
+    let repo = repository(image);
+    params
+        .admin_ui_images
+        .iter()
+        .find(|g| g.matches(image) || g.matches(&repo))
+        .map(|g| g.as_str())
+}
+
 fn named(names: &[&str], value: &str) -> bool {
     names.iter().any(|n| n.eq_ignore_ascii_case(value))
 }
 
-/// The admin UI behind a Service, if any: images of the selected workloads first, then the
-/// names of those workloads and their pod labels, then the Service's own name and selector.
-pub fn behind<'a>(index: &'a Index<'a>, service: &'a Object) -> Option<AdminUi<'a>> {
+/// The admin UI behind a Service, if any: images of the selected workloads first (built-in
+/// products, then `params.exposure.admin-ui-images`), then the names of those workloads and
+/// their pod labels, then the Service's own name and selector.
+pub fn behind<'a>(
+    index: &'a Index<'a>,
+    service: &'a Object,
+    params: &ExposureParams,
+) -> Option<AdminUi<'a>> {
     let exposed = |p: &Product| p.ui_ports.is_empty() || reaches_port(service, p.ui_ports);
     let by_name = |value: &str| {
         PRODUCTS
@@ -342,6 +373,17 @@ pub fn behind<'a>(index: &'a Index<'a>, service: &'a Object) -> Option<AdminUi<'
                     evidence: Evidence::Image {
                         container: c.name.to_owned(),
                         image: c.image().to_owned(),
+                    },
+                });
+            }
+            if let Some(pattern) = configured_pattern(params, c.image()) {
+                return Some(AdminUi {
+                    product: CONFIGURED,
+                    workload: Some(w),
+                    evidence: Evidence::Configured {
+                        container: c.name.to_owned(),
+                        image: c.image().to_owned(),
+                        pattern: pattern.to_owned(),
                     },
                 });
             }
@@ -440,6 +482,37 @@ mod tests {
         assert_eq!(
             repository("registry:5000/x/kibana"),
             "registry:5000/x/kibana"
+        );
+    }
+
+    #[test]
+    fn configured_globs_match_the_reference_or_its_repository() {
+        let params = ExposureParams {
+            admin_ui_images: vec![
+                crate::config::Glob::name("registry.corp/*/ops-console"),
+                crate::config::Glob::name("*:debug"),
+            ],
+            ..ExposureParams::default()
+        };
+        assert_eq!(
+            configured_pattern(&params, "registry.corp/ops/ops-console:2.1"),
+            Some("registry.corp/*/ops-console")
+        );
+        assert_eq!(
+            configured_pattern(&params, "Registry.Corp/ops/ops-console@sha256:abc"),
+            Some("registry.corp/*/ops-console")
+        );
+        assert_eq!(
+            configured_pattern(&params, "example/api:debug"),
+            Some("*:debug")
+        );
+        assert_eq!(
+            configured_pattern(&params, "registry.corp/ops/ops-console-worker:2"),
+            None
+        );
+        assert_eq!(
+            configured_pattern(&ExposureParams::default(), "anything"),
+            None
         );
     }
 }

@@ -4,3 +4,7 @@ pub mod admin_ui;
 pub mod public_dashboard;
 pub mod public_load_balancer;
 pub mod reach;
+
+/// Rules that read `params.exposure` (`admin-ui-images`, `private-cidrs`); `hindsight explain`
+/// lists the settings for these.
+pub const READS_PARAMS: &[&str] = &["exposure.public-dashboard", "exposure.public-load-balancer"];

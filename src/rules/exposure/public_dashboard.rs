@@ -24,7 +24,9 @@ pub static RULE: Rule = Rule {
             Balancer Controller, so the message says which one was assumed; a live \
             `status.loadBalancer.ingress` address settles it. UIs are recognised by container image \
             first and by well-known names second (then one step less severe); a port alone never \
-            decides (4040 is both Weave Scope and Spark).",
+            decides (4040 is both Weave Scope and Spark). A team's own consoles are added with \
+            `params.exposure.admin-ui-images` in `.hindsight.yaml`, and ranges the internet cannot \
+            route to (a VPN, a corporate network) with `params.exposure.private-cidrs`.",
         remediation: "Make the Service `ClusterIP` and reach the UI through `kubectl port-forward`, or put \
             it behind an Ingress with authentication (OAuth2 proxy, SSO). If it must be a load \
             balancer, make it internal (`service.beta.kubernetes.io/aws-load-balancer-scheme: internal` \
@@ -66,15 +68,25 @@ spec:
 };
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
+    let params = &cx.params.exposure;
     for service in cx.index.of_kind("Service") {
-        let reach = reach(service);
+        let reach = reach(service, params);
         if matches!(reach, Reach::ClusterOnly | Reach::Internal(_)) {
             continue;
         }
-        let Some(ui) = admin_ui::behind(&cx.index, service) else {
+        let Some(ui) = admin_ui::behind(&cx.index, service, params) else {
             continue;
         };
         let what = match &ui.evidence {
+            Evidence::Configured {
+                container,
+                image,
+                pattern,
+            } => format!(
+                "an admin UI (image `{image}` in container `{container}` of {} `{}` matches `{pattern}` in `params.exposure.admin-ui-images`)",
+                ui.workload.map_or("workload", |w| w.object.kind.as_str()),
+                ui.workload.map_or("", |w| w.object.name.as_str()),
+            ),
             Evidence::Image { container, image } => format!(
                 "{} (image `{image}` in container `{container}` of {} `{}`)",
                 ui.product,
@@ -131,7 +143,7 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
         };
         let severity = match ui.evidence {
             Evidence::Name(_) => lower(severity),
-            Evidence::Image { .. } => severity,
+            Evidence::Image { .. } | Evidence::Configured { .. } => severity,
         };
         out.report(service, None, at, message).severity = severity;
     }
@@ -149,7 +161,8 @@ fn lower(s: Severity) -> Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::check as run;
+    use crate::config::{Cidr, ExposureParams, Glob, Params};
+    use crate::rules::{check as run, check_with};
 
     const APP: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ui, namespace: ops}\nspec:\n  selector: {matchLabels: {app: ui}}\n  template:\n    metadata: {labels: {app: ui}}\n    spec:\n      containers:\n      - name: c\n        image: IMAGE\n        args: [ARGS]\n";
 
@@ -357,5 +370,57 @@ mod tests {
         let other =
             "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: NodePort\n";
         assert!(run(&RULE, other).is_empty());
+    }
+
+    fn params(images: &[&str], cidrs: &[&str]) -> Params {
+        Params {
+            exposure: ExposureParams {
+                admin_ui_images: images.iter().map(|g| Glob::name(g)).collect(),
+                private_cidrs: cidrs
+                    .iter()
+                    .map(|c| Cidr::parse(c).expect("test CIDR"))
+                    .collect(),
+            },
+            ..Params::default()
+        }
+    }
+
+    #[test]
+    fn configured_admin_ui_images_fire_at_full_severity() {
+        let y = APP
+            .replace("IMAGE", "registry.corp/platform/ops-console:4.2")
+            .replace("ARGS", "x")
+            + &service("", LB);
+        assert!(run(&RULE, &y).is_empty(), "not a built-in product");
+        let f = check_with(&RULE, &y, &params(&["registry.corp/*/ops-console*"], &[]));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(
+            f[0].message.contains(
+                "matches `registry.corp/*/ops-console*` in `params.exposure.admin-ui-images`"
+            ),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].message.contains("Deployment `ui`"), "{}", f[0].message);
+        // A glob for something else leaves it alone.
+        assert!(check_with(&RULE, &y, &params(&["registry.corp/*/billing*"], &[])).is_empty());
+        // Built-in products keep their own name when a glob matches them too.
+        let g = APP.replace("IMAGE", "grafana/grafana").replace("ARGS", "x") + &service("", LB);
+        let f = check_with(&RULE, &g, &params(&["*grafana*"], &[]));
+        assert!(f[0].message.contains("Grafana (image"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn configured_private_cidrs_silence_it() {
+        let vpn = "  type: LoadBalancer\n  loadBalancerSourceRanges: [198.51.100.0/24]\n";
+        let y = APP.replace("IMAGE", "grafana/grafana").replace("ARGS", "x") + &service("", vpn);
+        assert_eq!(run(&RULE, &y)[0].severity, Severity::High);
+        assert!(check_with(&RULE, &y, &params(&[], &["198.51.100.0/23"])).is_empty());
+        let live =
+            "  type: LoadBalancer\nstatus: {loadBalancer: {ingress: [{ip: 198.51.100.9}]}}\n";
+        let y = APP.replace("IMAGE", "grafana/grafana").replace("ARGS", "x") + &service("", live);
+        assert_eq!(run(&RULE, &y).len(), 1);
+        assert!(check_with(&RULE, &y, &params(&[], &["198.51.100.0/24"])).is_empty());
     }
 }

@@ -21,7 +21,9 @@ pub static RULE: Rule = Rule {
             `exposure.public-dashboard` instead. On AWS an un-annotated Service is public under the \
             in-tree controller but internal under the AWS Load Balancer Controller: the message names the \
             assumption, and a live `status.loadBalancer.ingress` address settles it. A source range of \
-            `0.0.0.0/0` or `::/0` counts as none.",
+            `0.0.0.0/0` or `::/0` counts as none. Addresses in `params.exposure.private-cidrs` \
+            (`.hindsight.yaml`) count as private, and images in `params.exposure.admin-ui-images` \
+            as admin UIs.",
         remediation: "If only the cluster's network needs it, make it internal \
             (`service.beta.kubernetes.io/aws-load-balancer-scheme: internal`, \
             `networking.gke.io/load-balancer-type: Internal`, \
@@ -45,11 +47,14 @@ spec:
 };
 
 fn check(cx: &Context<'_>, out: &mut Sink) {
+    let params = &cx.params.exposure;
     for service in cx.index.of_kind("Service") {
-        let Reach::Public(public) = reach(service) else {
+        let Reach::Public(public) = reach(service, params) else {
             continue;
         };
-        if !public.source_ranges.is_empty() || admin_ui::behind(&cx.index, service).is_some() {
+        if !public.source_ranges.is_empty()
+            || admin_ui::behind(&cx.index, service, params).is_some()
+        {
             continue;
         }
         let at = service.spec().get("type");
@@ -71,7 +76,8 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::check as run;
+    use crate::config::{Cidr, ExposureParams, Glob, Params};
+    use crate::rules::{check as run, check_with};
 
     fn fire(extra_meta: &str, spec: &str) -> Vec<String> {
         let y = format!(
@@ -157,5 +163,27 @@ mod tests {
     fn admin_uis_are_left_to_public_dashboard() {
         let y = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: g}\nspec:\n  template:\n    metadata: {labels: {app: s}}\n    spec: {containers: [{name: g, image: grafana/grafana}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer, selector: {app: s}}\n";
         assert!(run(&RULE, y).is_empty());
+    }
+
+    #[test]
+    fn configured_private_addresses_and_admin_uis_are_honoured() {
+        let params = |images: &[&str], cidrs: &[&str]| Params {
+            exposure: ExposureParams {
+                admin_ui_images: images.iter().map(|g| Glob::name(g)).collect(),
+                private_cidrs: cidrs
+                    .iter()
+                    .map(|c| Cidr::parse(c).expect("test CIDR"))
+                    .collect(),
+            },
+            ..Params::default()
+        };
+        // A live address in the company's own range, unreachable from the internet.
+        let y = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer, selector: {app: s}}\nstatus: {loadBalancer: {ingress: [{ip: 192.0.2.10}]}}\n";
+        assert_eq!(run(&RULE, y).len(), 1);
+        assert!(check_with(&RULE, y, &params(&[], &["192.0.2.0/24"])).is_empty());
+        // A configured admin UI is left to public-dashboard, like a built-in one.
+        let ui = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: c}\nspec:\n  template:\n    metadata: {labels: {app: s}}\n    spec: {containers: [{name: c, image: registry.corp/ops/ops-console:1}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer, selector: {app: s}}\n";
+        assert_eq!(run(&RULE, ui).len(), 1);
+        assert!(check_with(&RULE, ui, &params(&["registry.corp/*/ops-console*"], &[])).is_empty());
     }
 }

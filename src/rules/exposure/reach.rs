@@ -5,9 +5,12 @@
 //! when the answer depends on which controller runs (AWS in-tree vs AWS Load Balancer
 //! Controller), the verdict carries the assumption so findings can say it. Live
 //! `status.loadBalancer.ingress` outranks annotations: it is the address the cloud handed out.
+//! The built-in private ranges are extended by the config's `params.exposure.private-cidrs`
+//! (a VPN or a corporate range the internet cannot route to); every verdict takes them.
 
 use std::net::IpAddr;
 
+use crate::config::ExposureParams;
 use crate::load::Object;
 use crate::node::Node;
 
@@ -138,20 +141,66 @@ pub(crate) fn within(addr: IpAddr, len: u8, range: IpAddr, range_len: u8) -> boo
     shift >= u32::from(width) || (a >> shift) == (r >> shift)
 }
 
-/// Whether a CIDR (or address) lies inside the private ranges.
-pub fn is_private(addr: IpAddr, len: u8) -> bool {
-    // IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
-    let (addr, len) = match addr {
+/// IPv4-mapped IPv6 addresses (`::ffff:10.1.2.3`) as the IPv4 network they carry.
+fn unmapped(addr: IpAddr, len: u8) -> (IpAddr, u8) {
+    match addr {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) if len >= 96 => (IpAddr::V4(v4), len - 96),
             _ => (addr, len),
         },
         IpAddr::V4(_) => (addr, len),
-    };
+    }
+}
+
+/// Whether a CIDR (or address) lies inside the built-in private ranges.
+pub fn is_private(addr: IpAddr, len: u8) -> bool {
+    let (addr, len) = unmapped(addr, len);
     PRIVATE.iter().any(|(range, range_len)| {
         let range: IpAddr = range.parse().expect("constant private range parses");
         within(addr, len, range, *range_len)
     })
+}
+
+/// The configured range (`params.exposure.private-cidrs`) that holds the whole network, if any.
+fn configured_private(addr: IpAddr, len: u8, params: &ExposureParams) -> Option<String> {
+    let (addr, len) = unmapped(addr, len);
+    params.private_cidrs.iter().find_map(|c| {
+        let (range, range_len) = unmapped(c.addr, c.prefix);
+        within(addr, len, range, range_len).then(|| format!("{}/{}", c.addr, c.prefix))
+    })
+}
+
+/// Whether a network lies inside the built-in private ranges or a configured one.
+pub fn is_private_with(addr: IpAddr, len: u8, params: &ExposureParams) -> bool {
+    is_private(addr, len) || configured_private(addr, len, params).is_some()
+}
+
+/// Whether a source range (as written) is private, built-in or configured.
+fn private_range(range: &str, params: &ExposureParams) -> bool {
+    parse_cidr(range).is_some_and(|(addr, len)| is_private_with(addr, len, params))
+}
+
+/// `" (private by params.exposure.private-cidrs: …)"` when a configured range decided, so
+/// messages say why a public-looking address counts as private.
+fn configured_note<'a>(
+    addresses: impl IntoIterator<Item = &'a str>,
+    params: &ExposureParams,
+) -> String {
+    let mut used: Vec<String> = addresses
+        .into_iter()
+        .filter_map(parse_cidr)
+        .filter(|&(addr, len)| !is_private(addr, len))
+        .filter_map(|(addr, len)| configured_private(addr, len, params))
+        .collect();
+    used.dedup();
+    if used.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (private by `params.exposure.private-cidrs`: {})",
+            used.join(", ")
+        )
+    }
 }
 
 /// `spec.loadBalancerSourceRanges`, or the older annotation when the field is empty (the
@@ -197,7 +246,7 @@ enum Status {
     Hostname(String),
 }
 
-fn status(service: &Object) -> Option<Status> {
+fn status(service: &Object, params: &ExposureParams) -> Option<Status> {
     let ingress = service
         .root
         .path(&["status", "loadBalancer", "ingress"])?
@@ -207,7 +256,7 @@ fn status(service: &Object) -> Option<Status> {
     for entry in ingress {
         if let Some(ip) = entry.str_at(&["ip"]) {
             match ip.trim().parse::<IpAddr>() {
-                Ok(addr) if !is_private(addr, if addr.is_ipv4() { 32 } else { 128 }) => {
+                Ok(addr) if !is_private_with(addr, host_len(addr), params) => {
                     return Some(Status::Public(ip.to_owned()));
                 }
                 Ok(_) => internal = Some(ip.to_owned()),
@@ -229,6 +278,11 @@ fn status(service: &Object) -> Option<Status> {
         (None, Some(i)) => Some(Status::Internal(i)),
         (None, None) => None,
     }
+}
+
+/// The prefix length of a single address.
+fn host_len(addr: IpAddr) -> u8 {
+    if addr.is_ipv4() { 32 } else { 128 }
 }
 
 /// The annotations' verdict: `Ok(reason)` internal, `Err(assumption)` public.
@@ -300,8 +354,9 @@ fn annotations_verdict(service: &Object) -> Result<String, String> {
     Err("public unless your cluster runs the AWS Load Balancer Controller (which defaults to internal): without an internal annotation, the AWS in-tree controller, GKE and AKS make internet-facing load balancers".into())
 }
 
-/// How far a Service reaches from outside the cluster.
-pub fn reach(service: &Object) -> Reach {
+/// How far a Service reaches from outside the cluster. `params` adds private ranges
+/// (`params.exposure.private-cidrs`) to the built-in ones, for source ranges and live addresses.
+pub fn reach(service: &Object, params: &ExposureParams) -> Reach {
     let kind = service.spec().str_at(&["type"]).unwrap_or("ClusterIP");
     match kind {
         "LoadBalancer" => {}
@@ -310,14 +365,11 @@ pub fn reach(service: &Object) -> Reach {
     }
     let ranges = source_ranges(service);
     // Source ranges all inside private networks keep the internet out, whatever the address.
-    if !ranges.is_empty()
-        && ranges
-            .iter()
-            .all(|r| parse_cidr(r).is_some_and(|(addr, len)| is_private(addr, len)))
-    {
+    if !ranges.is_empty() && ranges.iter().all(|r| private_range(r, params)) {
         return Reach::Internal(format!(
-            "`loadBalancerSourceRanges` only admits private networks ({})",
-            ranges.join(", ")
+            "`loadBalancerSourceRanges` only admits private networks ({}){}",
+            ranges.join(", "),
+            configured_note(ranges.iter().map(String::as_str), params)
         ));
     }
     let public = |proven: bool, basis: String| {
@@ -333,9 +385,12 @@ pub fn reach(service: &Object) -> Reach {
         })
     };
     let statically = annotations_verdict(service);
-    let assumption = match (status(service), statically) {
+    let assumption = match (status(service, params), statically) {
         (Some(Status::Internal(addr)), _) => {
-            return Reach::Internal(format!("its status shows the private address `{addr}`"));
+            return Reach::Internal(format!(
+                "its status shows the private address `{addr}`{}",
+                configured_note([addr.as_str()], params)
+            ));
         }
         (Some(Status::Public(addr)), _) => {
             return public(
@@ -393,6 +448,78 @@ mod tests {
         }
         assert_eq!(parse_cidr("10.0.0.0/33"), None);
         assert_eq!(parse_cidr("ten/8"), None);
+    }
+
+    fn service(spec: &str) -> Object {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: s}}\nspec:\n  type: LoadBalancer\n{spec}"
+        );
+        let mut loaded =
+            crate::load::load_bytes(std::sync::Arc::from("s.yaml"), yaml.as_bytes(), None);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        loaded.objects.remove(0)
+    }
+
+    fn params(cidrs: &[&str]) -> ExposureParams {
+        ExposureParams {
+            private_cidrs: cidrs
+                .iter()
+                .map(|c| crate::config::Cidr::parse(c).expect("test CIDR"))
+                .collect(),
+            ..ExposureParams::default()
+        }
+    }
+
+    #[test]
+    fn configured_private_cidrs_make_source_ranges_internal() {
+        let office = service("  loadBalancerSourceRanges: [198.51.100.0/24, 10.0.0.0/8]\n");
+        let none = ExposureParams::default();
+        assert!(
+            matches!(reach(&office, &none), Reach::Public(ref p) if p.source_ranges.len() == 2)
+        );
+        match reach(&office, &params(&["198.51.100.0/22"])) {
+            Reach::Internal(why) => assert!(
+                why.contains("private by `params.exposure.private-cidrs`: 198.51.100.0/22"),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A source range only partly inside the configured one is still public.
+        let wide = service("  loadBalancerSourceRanges: [198.51.96.0/20]\n");
+        assert!(matches!(
+            reach(&wide, &params(&["198.51.100.0/22"])),
+            Reach::Public(_)
+        ));
+        // IPv6, and an IPv4-mapped source range judged as IPv4.
+        let v6 = service(
+            "  loadBalancerSourceRanges: [\"2001:db8:42::/48\", \"::ffff:198.51.100.0/120\"]\n",
+        );
+        assert!(matches!(reach(&v6, &none), Reach::Public(_)));
+        assert!(matches!(
+            reach(&v6, &params(&["2001:db8::/32", "198.51.100.0/24"])),
+            Reach::Internal(_)
+        ));
+    }
+
+    #[test]
+    fn configured_private_cidrs_make_live_addresses_internal() {
+        let live = service("status: {loadBalancer: {ingress: [{ip: 198.51.100.7}]}}\n");
+        assert!(matches!(
+            reach(&live, &ExposureParams::default()),
+            Reach::Public(Public { proven: true, .. })
+        ));
+        match reach(&live, &params(&["198.51.100.0/24"])) {
+            Reach::Internal(why) => {
+                assert!(why.contains("`198.51.100.7`"), "{why}");
+                assert!(why.contains("params.exposure.private-cidrs"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another range does not help.
+        assert!(matches!(
+            reach(&live, &params(&["203.0.113.0/24"])),
+            Reach::Public(_)
+        ));
     }
 
     #[test]
