@@ -1615,12 +1615,38 @@ fn create(uid: &str, ns: &str, name: &str, object: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_file_decides_what_is_denied() {
     let config_dir = tempfile::tempdir().expect("tempdir");
-    let text = "rules:\n  disable: [security.privileged-container]\n  severity:\n    workload.replicas-without-spread: medium\nexclude:\n  namespaces: [legacy-*]\n";
+    let text = "rules:\n  disable: [security.privileged-container]\n  severity:\n    workload.replicas-without-spread: medium\nparams:\n  exposure:\n    admin-ui-images: [\"registry.corp/*/ops-console*\"]\nexclude:\n  namespaces: [legacy-*]\n";
     project_config(config_dir.path(), "..v1", text);
     let file = config_dir.path().join("hindsight.yaml");
-    let server = Server::start(&[&format!("--config={}", file.display())]);
+    // The cluster state holds the Deployment behind the Service reviewed below.
+    let mut console = deployment("console", "ops", Some(1), None);
+    console["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("registry.corp/ops/ops-console:2.1");
+    let state = config_dir.path().join("state.json");
+    std::fs::write(
+        &state,
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": [console]}))
+            .expect("json"),
+    )
+    .expect("write");
+    let server = Server::start(&[
+        &format!("--config={}", file.display()),
+        &format!("--state={}", state.display()),
+    ]);
     let c = client(&server.pki.ca_pem);
     let hash = hindsight::serve::rules_config::hash(text.as_bytes());
+    let started = Instant::now();
+    while !readyz(&c, &server)
+        .await
+        .contains("cluster state: loaded, 1 objects")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "state never loaded:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         readyz(&c, &server)
             .await
@@ -1684,6 +1710,37 @@ async fn a_config_file_decides_what_is_denied() {
     assert!(message.contains("security.host-namespaces"), "{message}");
     assert!(
         !message.contains("security.privileged-container"),
+        "{message}"
+    );
+
+    // Params: the configured image glob makes the console an admin UI, so a public load
+    // balancer in front of it is `exposure.public-dashboard` (critical, denied) rather than the
+    // built-in lists' `exposure.public-load-balancer` (medium, a warning).
+    let service = json!({"kind": "Service", "apiVersion": "v1",
+        "metadata": metadata("console", "ops", json!({"app": "console"})),
+        "spec": {"type": "LoadBalancer", "selector": {"app": "console"},
+            "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}]}});
+    let (_, r) = post(
+        &c,
+        &server,
+        &review(
+            "c-5",
+            ("", "v1", "Service", "services"),
+            "CREATE",
+            "ops",
+            "console",
+            service,
+            Value::Null,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let message = r["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("exposure.public-dashboard") && message.contains("ops-console"),
         "{message}"
     );
 
