@@ -89,6 +89,7 @@ fn main() {
             state: None,
             request_timeout: Duration::from_secs(4),
             rules: hindsight::rules::ALL,
+            rules_config: Default::default(),
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

@@ -252,4 +252,9 @@ pub struct ServeArgs {
     /// `timeoutSeconds`.
     #[arg(long, default_value = "4s", value_parser = crate::serve::parse_duration)]
     pub request_timeout: std::time::Duration,
+    /// Config file (`.hindsight.yaml`, as for `scan --config`): rules disabled, severities,
+    /// parameters, excluded namespaces and kinds. Validated at start; reloaded when it changes
+    /// (a file that does not validate is logged and the previous one kept).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }

@@ -436,7 +436,7 @@ fn at(line: Option<u32>, column: Option<u32>) -> String {
 }
 
 impl Error {
-    fn io(file: &Path, e: &std::io::Error) -> Error {
+    pub fn io(file: &Path, e: &std::io::Error) -> Error {
         Error {
             file: file.to_owned(),
             line: None,
@@ -624,7 +624,13 @@ pub fn discover(explicit: Option<&Path>, first_path: Option<&Path>) -> Result<Co
 /// Reads and validates one config file.
 pub fn load(file: &Path) -> Result<Config, Error> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, &e))?;
-    let mut config = parse(&text, file)?;
+    from_text(&text, file)
+}
+
+/// [`load`] for text already read from `file` (the webhook hashes the bytes it validated, so
+/// that what it reports as loaded is exactly what it parsed).
+pub fn from_text(text: &str, file: &Path) -> Result<Config, Error> {
+    let mut config = parse(text, file)?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     config.exclude.base = normalise(&cwd.join(dir));

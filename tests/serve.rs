@@ -1155,6 +1155,7 @@ async fn in_process(
         state: None,
         request_timeout,
         rules,
+        rules_config: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
@@ -1538,4 +1539,430 @@ async fn cluster_state_is_read_from_the_live_api() {
         !requests.iter().any(|(path, _)| path.contains("secrets")),
         "never reads Secrets"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `serve --config`
+
+/// Writes `hindsight.yaml` the way the kubelet projects a ConfigMap (as [`project_secret`] does
+/// for the certificate): into `..<version>/`, then an atomic `..data` swap.
+fn project_config(dir: &Path, version: &str, text: &str) {
+    let v = dir.join(version);
+    std::fs::create_dir_all(&v).expect("version dir");
+    std::fs::write(v.join("hindsight.yaml"), text).expect("config");
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(version, &tmp).expect("symlink");
+    std::fs::rename(&tmp, dir.join("..data")).expect("atomic swap");
+    let link = dir.join("hindsight.yaml");
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("..data/hindsight.yaml", &link).expect("file symlink");
+    }
+}
+
+/// A Deployment spread over nodes (so `workload.replicas-without-spread` is quiet) whose
+/// container runs privileged, and optionally shares the node's PID namespace.
+fn privileged(name: &str, ns: &str, host_pid: bool) -> Value {
+    let mut d = deployment(name, ns, Some(3), Some("DoNotSchedule"));
+    d["spec"]["template"]["spec"]["containers"][0]["securityContext"] = json!({"privileged": true});
+    if host_pid {
+        d["spec"]["template"]["spec"]["hostPID"] = json!(true);
+    }
+    d
+}
+
+async fn readyz(client: &reqwest::Client, server: &Server) -> String {
+    client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Polls `/readyz` until it names `hash` (bounded: 10 s).
+async fn wait_for_config(client: &reqwest::Client, server: &Server, hash: &str) {
+    let started = Instant::now();
+    loop {
+        let body = readyz(client, server).await;
+        if body.contains(&format!("(hash {hash})")) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "config {hash} not in force after 10 s: {body}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn create(uid: &str, ns: &str, name: &str, object: Value) -> Value {
+    review(
+        uid,
+        DEPLOYMENT,
+        "CREATE",
+        ns,
+        name,
+        object,
+        Value::Null,
+        false,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_decides_what_is_denied() {
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let text = "rules:\n  disable: [security.privileged-container]\n  severity:\n    workload.replicas-without-spread: medium\nparams:\n  exposure:\n    admin-ui-images: [\"registry.corp/*/ops-console*\"]\nexclude:\n  namespaces: [legacy-*]\n";
+    project_config(config_dir.path(), "..v1", text);
+    let file = config_dir.path().join("hindsight.yaml");
+    // The cluster state holds the Deployment behind the Service reviewed below.
+    let mut console = deployment("console", "ops", Some(1), None);
+    console["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("registry.corp/ops/ops-console:2.1");
+    let state = config_dir.path().join("state.json");
+    std::fs::write(
+        &state,
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": [console]}))
+            .expect("json"),
+    )
+    .expect("write");
+    let server = Server::start(&[
+        &format!("--config={}", file.display()),
+        &format!("--state={}", state.display()),
+    ]);
+    let c = client(&server.pki.ca_pem);
+    let hash = hindsight::serve::rules_config::hash(text.as_bytes());
+    let started = Instant::now();
+    while !readyz(&c, &server)
+        .await
+        .contains("cluster state: loaded, 1 objects")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "state never loaded:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        readyz(&c, &server)
+            .await
+            .contains(&format!("config: {} (hash {hash})", file.display())),
+        "{}",
+        readyz(&c, &server).await
+    );
+    let text_metrics = metrics_text(&c, &server).await;
+    assert!(
+        text_metrics.contains(&format!(
+            "hindsight_config_info{{file=\"{}\",hash=\"{hash}\"}} 1",
+            file.display()
+        )),
+        "{text_metrics}"
+    );
+
+    // Replicas that may share a node: high by default (denied, see the first test); the
+    // severity override makes it medium, so it comes back as a warning.
+    let (_, r) = post(
+        &c,
+        &server,
+        &create(
+            "c-1",
+            "shop",
+            "api",
+            deployment("api", "shop", Some(3), None),
+        ),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        warnings(&r)
+            .iter()
+            .any(|w| w.starts_with("medium workload.replicas-without-spread")),
+        "{r}"
+    );
+
+    // A privileged container: the disabled rule neither denies nor warns.
+    let (_, r) = post(
+        &c,
+        &server,
+        &create("c-2", "shop", "agent", privileged("agent", "shop", false)),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        !r.to_string().contains("privileged-container"),
+        "a disabled rule says nothing: {r}"
+    );
+    // The rules the config leaves alone still deny: hostPID is high.
+    let (_, r) = post(
+        &c,
+        &server,
+        &create("c-3", "shop", "agent", privileged("agent", "shop", true)),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let message = r["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(message.contains("security.host-namespaces"), "{message}");
+    assert!(
+        !message.contains("security.privileged-container"),
+        "{message}"
+    );
+
+    // Params: the configured image glob makes the console an admin UI, so a public load
+    // balancer in front of it is `exposure.public-dashboard` (critical, denied) rather than the
+    // built-in lists' `exposure.public-load-balancer` (medium, a warning).
+    let service = json!({"kind": "Service", "apiVersion": "v1",
+        "metadata": metadata("console", "ops", json!({"app": "console"})),
+        "spec": {"type": "LoadBalancer", "selector": {"app": "console"},
+            "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}]}});
+    let (_, r) = post(
+        &c,
+        &server,
+        &review(
+            "c-5",
+            ("", "v1", "Service", "services"),
+            "CREATE",
+            "ops",
+            "console",
+            service,
+            Value::Null,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let message = r["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("exposure.public-dashboard") && message.contains("ops-console"),
+        "{message}"
+    );
+
+    // An excluded namespace: findings dropped, the hostPID one included.
+    let (_, r) = post(
+        &c,
+        &server,
+        &create(
+            "c-4",
+            "legacy-shop",
+            "agent",
+            privileged("agent", "legacy-shop", true),
+        ),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        !warnings(&r)
+            .iter()
+            .any(|w| w.contains("security.") || w.contains("workload.")),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swapped_config_is_picked_up_and_a_broken_one_is_not() {
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let v1 = "rules:\n  disable: []\n";
+    project_config(config_dir.path(), "..v1", v1);
+    let file = config_dir.path().join("hindsight.yaml");
+    let server = Server::start(&[&format!("--config={}", file.display())]);
+    let c = client(&server.pki.ca_pem);
+    wait_for_config(
+        &c,
+        &server,
+        &hindsight::serve::rules_config::hash(v1.as_bytes()),
+    )
+    .await;
+    let api = create(
+        "s-1",
+        "shop",
+        "api",
+        deployment("api", "shop", Some(3), None),
+    );
+    assert_eq!(
+        post(&c, &server, &api).await.1["response"]["allowed"],
+        false
+    );
+
+    // ConfigMap updated: the rule is disabled, the same review is allowed.
+    let v2 = "rules:\n  disable: [workload.replicas-without-spread]\n";
+    project_config(config_dir.path(), "..v2", v2);
+    wait_for_config(
+        &c,
+        &server,
+        &hindsight::serve::rules_config::hash(v2.as_bytes()),
+    )
+    .await;
+    let (_, r) = post(&c, &server, &api).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        !r.to_string().contains("replicas-without-spread"),
+        "disabled: {r}"
+    );
+
+    // A typo in the next version: logged with file:line, counted, v2 stays in force.
+    let v3 = "rules:\n  disable: [workload.replicas-without-sprad]\n";
+    project_config(config_dir.path(), "..v3", v3);
+    let started = Instant::now();
+    loop {
+        let text = metrics_text(&c, &server).await;
+        if text.contains("hindsight_config_reloads_total{result=\"failure\"} 1") {
+            assert!(
+                text.contains("hindsight_config_reloads_total{result=\"success\"} 1"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "broken config not noticed: {text}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = readyz(&c, &server).await;
+    assert!(
+        body.contains(&format!(
+            "(hash {})",
+            hindsight::serve::rules_config::hash(v2.as_bytes())
+        )),
+        "{body}"
+    );
+    assert_eq!(post(&c, &server, &api).await.1["response"]["allowed"], true);
+    let log = server.log();
+    assert!(log.contains("config reload failed"), "{log}");
+    assert!(
+        log.contains("hindsight.yaml:2:") && log.contains("workload.replicas-without-spread"),
+        "the error names the line and the rule it resembles:\n{log}"
+    );
+}
+
+#[test]
+fn a_bad_config_stops_the_server_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = pki("bad-config");
+    project_secret(dir.path(), "..v1", &pki);
+    let config = dir.path().join("hindsight.yaml");
+    std::fs::write(
+        &config,
+        "rules:\n  severity:\n    workload.replicas-without-spread: severe\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["serve", "--listen=127.0.0.1:0"])
+        .arg(format!(
+            "--tls-cert={}",
+            dir.path().join("tls.crt").display()
+        ))
+        .arg(format!(
+            "--tls-key={}",
+            dir.path().join("tls.key").display()
+        ))
+        .arg(format!("--config={}", config.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("hindsight.yaml:3:") && stderr.contains("severe"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluations at once
+
+static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static MOST_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Records how many evaluations overlap: each holds its place for 50 ms.
+fn counts_overlap(_: &hindsight::rules::Context<'_>, _: &mut hindsight::rules::Sink) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = RUNNING.fetch_add(1, SeqCst) + 1;
+    MOST_RUNNING.fetch_max(now, SeqCst);
+    std::thread::sleep(Duration::from_millis(50));
+    RUNNING.fetch_sub(1, SeqCst);
+}
+
+static COUNTS_OVERLAP: hindsight::rules::Rule = hindsight::rules::Rule {
+    meta: hindsight::rules::Meta {
+        id: "test.counts-overlap",
+        title: "counts overlapping evaluations",
+        severity: hindsight::rules::Severity::Info,
+        stories: &[hindsight::stories::Story::Jetstack],
+        needs: hindsight::rules::Needs::Manifests,
+        rationale: "test",
+        remediation: "test",
+        example: "",
+    },
+    check: counts_overlap,
+};
+
+/// 12 reviews sent at once: evaluations run at most one per core, the rest wait their turn
+/// (and are all answered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_run_at_most_one_per_core() {
+    use hindsight::serve::admission::FailureMode;
+    static OVERLAP: &[&hindsight::rules::Rule] = &[&COUNTS_OVERLAP];
+    let (base, stop, task, pki, _dir) =
+        in_process(FailureMode::Deny, OVERLAP, Duration::from_secs(4)).await;
+    let c = client(&pki.ca_pem);
+    let sends = (0..12).map(|i| {
+        let c = c.clone();
+        let url = format!("{base}/validate");
+        let body = create(
+            &format!("o-{i}"),
+            "shop",
+            "api",
+            deployment("api", "shop", Some(1), None),
+        );
+        async move {
+            let r: Value = c
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            r
+        }
+    });
+    let answers = join_all(sends).await;
+    for r in &answers {
+        assert_eq!(r["response"]["allowed"], true, "{r}");
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let most = MOST_RUNNING.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=cores).contains(&most),
+        "{most} evaluations overlapped on {cores} cores"
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("stops in time")
+        .expect("no panic");
+}
+
+/// `join_all` without another dependency: spawn each and await them in order.
+async fn join_all<F>(futures: impl Iterator<Item = F>) -> Vec<Value>
+where
+    F: std::future::Future<Output = Value> + Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("request task"));
+    }
+    out
 }

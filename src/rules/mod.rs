@@ -410,36 +410,37 @@ pub fn run(cx: &Context<'_>, rules: &[&'static Rule]) -> RunResult {
         Option<&'static str>,
         Option<String>,
     );
-    let results: Vec<One> = rules
-        .par_iter()
-        .map(|rule| {
-            if !cx.has(rule.meta.needs) {
-                return (Vec::new(), None, Some(rule.meta.id), None);
+    let one = |rule: &&'static Rule| -> One {
+        if !cx.has(rule.meta.needs) {
+            return (Vec::new(), None, Some(rule.meta.id), None);
+        }
+        let mut sink = Sink::new(&rule.meta);
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (rule.check)(cx, &mut sink)));
+        match outcome {
+            Ok(()) => {
+                let not_run = sink.not_run.as_ref().map(|_| rule.meta.id);
+                let reason = sink
+                    .not_run
+                    .map(|why| format!("rule `{}` not run: {why}", rule.meta.id));
+                (sink.findings, None, not_run, reason)
             }
-            let mut sink = Sink::new(&rule.meta);
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                (rule.check)(cx, &mut sink)
-            }));
-            match outcome {
-                Ok(()) => {
-                    let not_run = sink.not_run.as_ref().map(|_| rule.meta.id);
-                    let reason = sink
-                        .not_run
-                        .map(|why| format!("rule `{}` not run: {why}", rule.meta.id));
-                    (sink.findings, None, not_run, reason)
-                }
-                Err(_) => (
-                    Vec::new(),
-                    Some(format!(
-                        "internal error: rule `{}` panicked; its findings are missing (please report this)",
-                        rule.meta.id
-                    )),
-                    None,
-                    None,
-                ),
-            }
-        })
-        .collect();
+            Err(_) => (
+                Vec::new(),
+                Some(format!(
+                    "internal error: rule `{}` panicked; its findings are missing (please report this)",
+                    rule.meta.id
+                )),
+                None,
+                None,
+            ),
+        }
+    };
+    let results: Vec<One> = if SEQUENTIAL.get() {
+        rules.iter().map(one).collect()
+    } else {
+        rules.par_iter().map(one).collect()
+    };
     let mut out = RunResult::default();
     for (findings, error, not_run, reason) in results {
         out.findings.extend(findings);
@@ -456,6 +457,25 @@ pub fn run(cx: &Context<'_>, rules: &[&'static Rule]) -> RunResult {
         ))
     });
     out
+}
+
+thread_local! {
+    static SEQUENTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with [`run`] evaluating rules one after another on the calling thread instead of on
+/// rayon's pool. For one object (an admission review) the rules take microseconds, and handing
+/// them to the pool (inject, wake its threads, block on a latch) costs more than running them,
+/// while concurrent requests already keep every core busy.
+pub fn sequentially<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SEQUENTIAL.set(self.0);
+        }
+    }
+    let _restore = Restore(SEQUENTIAL.replace(true));
+    f()
 }
 
 /// What running the rules produced.
@@ -579,5 +599,48 @@ mod tests {
                 rule.meta.id
             );
         }
+    }
+
+    static THREADS: std::sync::Mutex<Vec<std::thread::ThreadId>> =
+        std::sync::Mutex::new(Vec::new());
+
+    fn records_thread(_: &Context<'_>, _: &mut Sink) {
+        THREADS
+            .lock()
+            .expect("not poisoned")
+            .push(std::thread::current().id());
+    }
+
+    #[test]
+    fn sequentially_runs_every_rule_on_the_calling_thread_and_restores() {
+        const META: Meta = Meta {
+            id: "test.records-thread",
+            title: "records its thread",
+            severity: Severity::Info,
+            stories: &[],
+            needs: Needs::Manifests,
+            rationale: "test",
+            remediation: "test",
+            example: "",
+        };
+        static RULE: Rule = Rule {
+            meta: META,
+            check: records_thread,
+        };
+        let rules: Vec<&'static Rule> = vec![&RULE; 64];
+        let cx = Context::new(&[]);
+        let result = sequentially(|| run(&cx, &rules));
+        assert!(result.internal_errors.is_empty());
+        let me = std::thread::current().id();
+        let seen = std::mem::take(&mut *THREADS.lock().expect("not poisoned"));
+        assert_eq!(seen.len(), 64);
+        assert!(
+            seen.iter().all(|t| *t == me),
+            "a rule ran on another thread"
+        );
+        assert!(
+            !SEQUENTIAL.get(),
+            "the flag is restored after `sequentially`"
+        );
     }
 }

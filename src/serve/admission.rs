@@ -266,12 +266,14 @@ fn load_object(raw: &RawValue, file: &Arc<str>, review: &Review) -> Result<Objec
 }
 
 /// Runs `rules` over the reviewed object, together with the objects of its namespace from
-/// `snapshot` (minus the stored version of the object itself). Findings on other objects are
-/// dropped: the decision is about this object only.
+/// `snapshot` (minus the stored version of the object itself), under `config` (rules disabled,
+/// severity overrides, excluded namespaces and kinds). Findings on other objects are dropped:
+/// the decision is about this object only.
 pub fn evaluate(
     review: &Review,
     rules: &[&'static Rule],
     snapshot: Option<&Snapshot>,
+    config: &crate::config::Config,
 ) -> Result<Evaluation, Invalid> {
     let name = if review.name.is_empty() {
         "(generated)"
@@ -301,15 +303,18 @@ pub fn evaluate(
             .map(|o| (*o).clone())
             .collect();
         objects.push(object);
-        let outcome = crate::analyse(
-            crate::load::Loaded {
-                objects,
-                ..Default::default()
-            },
-            rules,
-            // The webhook runs with default configuration: `serve --config` is not built yet.
-            &crate::config::Config::default(),
-        );
+        // One review is one object: rayon's hand-off would cost more than the rules, and
+        // concurrent reviews already occupy the cores.
+        let outcome = crate::rules::sequentially(|| {
+            crate::analyse(
+                crate::load::Loaded {
+                    objects,
+                    ..Default::default()
+                },
+                rules,
+                config,
+            )
+        });
         let findings: Vec<Finding> = outcome
             .findings
             .into_iter()
@@ -621,7 +626,7 @@ mod tests {
     #[test]
     fn denies_with_the_finding_and_fills_the_namespace() {
         let r = parse(&review(deployment(3), "CREATE")).expect("valid");
-        let eval = evaluate(&r, crate::rules::ALL, None).expect("evaluates");
+        let eval = evaluate(&r, crate::rules::ALL, None, &Default::default()).expect("evaluates");
         assert_eq!(eval.findings[0].object.namespace.as_deref(), Some("shop"));
         let d = decide(&r, &eval, &POLICY);
         assert!(!d.response.allowed);
@@ -644,7 +649,7 @@ mod tests {
             serde_json::from_slice(&review(deployment(3), "UPDATE")).expect("json");
         body["request"]["oldObject"] = deployment(2);
         let r = parse(&serde_json::to_vec(&body).expect("json")).expect("valid");
-        let eval = evaluate(&r, crate::rules::ALL, None).expect("evaluates");
+        let eval = evaluate(&r, crate::rules::ALL, None, &Default::default()).expect("evaluates");
         let d = decide(&r, &eval, &POLICY);
         assert!(d.response.allowed, "{:?}", d.response);
         assert!(
@@ -666,6 +671,7 @@ mod tests {
                         &parse(&review(deployment(3), "CREATE")).expect("valid"),
                         crate::rules::ALL,
                         None,
+                        &Default::default(),
                     )
                     .expect("evaluates")
                     .findings

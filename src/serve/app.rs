@@ -31,6 +31,8 @@ pub const MAX_BODY: usize = 8 << 20;
 pub struct App {
     pub policy: Policy,
     pub rules: &'static [&'static Rule],
+    /// `--config`, reloaded when its file changes; each review reads the one in force.
+    pub config: Arc<super::rules_config::Live>,
     pub metrics: Arc<Metrics>,
     pub state: Arc<State>,
     /// Where cluster state comes from, for `/readyz`; `None` when no provider is configured.
@@ -42,10 +44,10 @@ pub struct App {
     /// Rule evaluation alone; shorter than `request_timeout` so that a slow evaluation still
     /// gets an explicit answer in the failure mode rather than a bare 408.
     pub eval_timeout: Duration,
-    /// Evaluations running at once. Rules are CPU work: more blocking threads than cores only
-    /// add context switches (measured: at concurrency 32, throughput fell by a third and p90
-    /// tripled without this), so excess reviews wait here, inside the evaluation timeout.
-    pub evaluations: tokio::sync::Semaphore,
+    /// Evaluations running at once, one per core. Rules are CPU work: more blocking threads
+    /// than cores only add context switches, so excess reviews wait here, inside the evaluation
+    /// timeout (docs/webhook.md has the before/after figures).
+    pub evaluations: Arc<tokio::sync::Semaphore>,
 }
 
 /// The router, with state; tests can drive it without a socket.
@@ -151,12 +153,25 @@ async fn evaluate(
 ) -> Result<Decision, (String, Invalid)> {
     let review = Arc::new(review);
     let snapshot = app.state.get();
+    let config = app.config.get();
     let task = {
         let review = review.clone();
         let rules = app.rules;
-        tokio::task::spawn_blocking(move || {
-            admission::evaluate(&review, rules, snapshot.as_deref())
-        })
+        let evaluations = app.evaluations.clone();
+        // Waiting for a permit counts against the evaluation timeout; the permit is released
+        // when the evaluation ends, even one that outlived its timeout, so CPU work never
+        // exceeds the cores.
+        async move {
+            let permit = evaluations
+                .acquire_owned()
+                .await
+                .expect("the evaluation semaphore is never closed");
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                admission::evaluate(&review, rules, snapshot.as_deref(), &config.config)
+            })
+            .await
+        }
     };
     let what = |detail: &str| {
         format!(
@@ -232,7 +247,8 @@ async fn readyz(Extract(app): Extract<Arc<App>>) -> HttpResponse {
         (Some(source), None) => format!("cluster state: not loaded yet from {source}"),
         (Some(_), Some(s)) => format!("cluster state: loaded, {} objects from {}", s.all.len(), s.source),
     };
-    (StatusCode::OK, format!("ready\n{state}\n")).into_response()
+    let config = app.config.get().describe();
+    (StatusCode::OK, format!("ready\n{state}\n{config}\n")).into_response()
 }
 
 async fn metrics_text(Extract(app): Extract<Arc<App>>) -> HttpResponse {

@@ -7,11 +7,13 @@
 //! - `hindsight_admission_denials_total{rule}`: one per denying finding.
 //! - `hindsight_admission_duration_seconds`: histogram of the time to answer a review.
 //! - `hindsight_internal_errors_total{kind}`: `rule_panic`, `evaluation_panic`,
-//!   `evaluation_timeout`, `request_timeout`, `tls_reload`, `state_read`.
+//!   `evaluation_timeout`, `request_timeout`, `tls_reload`, `state_read`, `config_reload`.
 //! - `hindsight_audit_findings{rule,severity,namespace}`: findings of the last audit (gauge; a
 //!   series disappears when its findings are fixed).
 //! - `hindsight_audit_runs_total{result}`, `hindsight_audit_last_success_timestamp_seconds`,
 //!   `hindsight_state_objects`, `hindsight_tls_reloads_total{result}`.
+//! - `hindsight_config_info{file,hash}`: 1 for the `--config` in force (`hash` is the FNV-1a of
+//!   its bytes, as `/readyz` shows it); `hindsight_config_reloads_total{result}`.
 //!
 //! Label values are bounded: operations and results are fixed sets, rules come from the registry,
 //! namespaces from the cluster.
@@ -39,6 +41,8 @@ pub struct Metrics {
     audit_last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
     state_objects: Gauge,
     tls_reloads: Family<Labels, Counter>,
+    config_info: Family<Labels, Gauge>,
+    config_reloads: Family<Labels, Counter>,
 }
 
 /// The content type of [`Metrics::encode`]'s output.
@@ -110,6 +114,18 @@ impl Metrics {
             "Certificate reloads after the files changed, by result",
             tls_reloads.clone(),
         );
+        let config_info = Family::<Labels, Gauge>::default();
+        registry.register(
+            "config_info",
+            "The configuration in force: its file and the FNV-1a hash of its bytes",
+            config_info.clone(),
+        );
+        let config_reloads = Family::<Labels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads after the file changed, by result",
+            config_reloads.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -121,6 +137,8 @@ impl Metrics {
             audit_last_success,
             state_objects,
             tls_reloads,
+            config_info,
+            config_reloads,
         }
     }
 
@@ -161,6 +179,26 @@ impl Metrics {
             .inc();
         if !ok {
             self.internal_error("tls_reload");
+        }
+    }
+
+    /// Publishes the configuration now in force (one series: the previous one is removed).
+    pub fn config_in_force(&self, file: &str, hash: &str) {
+        self.config_info.clear();
+        self.config_info
+            .get_or_create(&vec![("file", file.to_owned()), ("hash", hash.to_owned())])
+            .set(1);
+    }
+
+    pub fn config_reload(&self, ok: bool) {
+        self.config_reloads
+            .get_or_create(&vec![(
+                "result",
+                if ok { "success" } else { "failure" }.to_owned(),
+            )])
+            .inc();
+        if !ok {
+            self.internal_error("config_reload");
         }
     }
 

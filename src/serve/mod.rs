@@ -2,8 +2,8 @@
 //! admission webhook, plus a periodic audit of the cluster state exported as metrics.
 //!
 //! Layout: [`app`] (routes, limits, isolation), [`admission`] (AdmissionReview in, decision
-//! out; no IO), [`metrics`], [`tls`] (certificate reload on rotation), [`state`] (the snapshot
-//! provider seam for cluster state). Invariants: every review is answered with its `uid`; an
+//! out; no IO), [`metrics`], [`tls`] (certificate reload on rotation), [`rules_config`]
+//! (`--config`, reloaded on change), [`state`] (the snapshot provider seam for cluster state). Invariants: every review is answered with its `uid`; an
 //! internal error is logged, counted and answered per `--failure-mode`, never silently; the
 //! server listens where it is told (tests bind 127.0.0.1:0) and stops gracefully on SIGTERM.
 //! See docs/webhook.md.
@@ -11,6 +11,7 @@
 pub mod admission;
 pub mod app;
 pub mod metrics;
+pub mod rules_config;
 pub mod state;
 pub mod tls;
 
@@ -36,14 +37,23 @@ pub struct Config {
     pub state: Option<Arc<dyn SnapshotProvider>>,
     pub request_timeout: Duration,
     pub rules: &'static [&'static Rule],
+    /// The `.hindsight.yaml` in force at start (`Default`: none); when it came from a file,
+    /// that file is watched and reloaded.
+    pub rules_config: rules_config::Loaded,
 }
 
 /// Grace period for in-flight requests after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Writes one log line to stderr: `2026-11-27T11:00:00Z level message`.
+///
+/// The line is formatted first and written with one call: stderr is unbuffered, and `eprintln!`
+/// with arguments issues one `write` per piece while holding the stderr lock, which serialised
+/// the workers behind it under load.
 pub(crate) fn log(level: &str, message: &str) {
-    eprintln!("{} {level} {message}", utc_now());
+    use std::io::Write as _;
+    let line = format!("{} {level} {message}\n", utc_now());
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Current UTC time as RFC 3339 (seconds), without a date crate.
@@ -141,9 +151,22 @@ pub async fn run(
         metrics.clone(),
     )?;
     let state = Arc::new(State::default());
+    rules_config::announce(&config.rules_config, &metrics);
+    log("info", &config.rules_config.describe());
+    let config_file = config.rules_config.file.clone();
+    let live_config = Arc::new(rules_config::Live::new(config.rules_config));
+    let _config_watcher = match config_file {
+        Some(file) => Some(rules_config::reload_on_change(
+            live_config.clone(),
+            file,
+            metrics.clone(),
+        )?),
+        None => None,
+    };
     let app = Arc::new(app::App {
         policy: config.policy,
         rules: config.rules,
+        config: live_config,
         metrics: metrics.clone(),
         state: state.clone(),
         state_source: config.state.as_ref().map(|p| p.describe()),
@@ -151,9 +174,9 @@ pub async fn run(
         shutting_down: AtomicBool::new(false),
         request_timeout: config.request_timeout,
         eval_timeout: config.request_timeout.mul_f64(0.75),
-        evaluations: tokio::sync::Semaphore::new(
+        evaluations: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ),
+        )),
     });
 
     let listener = std::net::TcpListener::bind(config.listen)
@@ -262,6 +285,7 @@ async fn audit_loop(
         }
         if let Some(snapshot) = app.state.get() {
             let rules = app.rules;
+            let config = app.config.get();
             let audit = tokio::task::spawn_blocking(move || {
                 crate::analyse(
                     crate::load::Loaded {
@@ -269,8 +293,7 @@ async fn audit_loop(
                         ..Default::default()
                     },
                     rules,
-                    // The webhook runs with default configuration: `serve --config` is not built yet.
-                    &crate::config::Config::default(),
+                    &config.config,
                 )
             })
             .await;
@@ -317,6 +340,19 @@ pub fn main(args: crate::cli::ServeArgs) -> anyhow::Result<u8> {
             ),
         );
     }
+    let rules_config = match &args.config {
+        Some(file) => match rules_config::load(file) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // Same message as `hindsight scan --config`; a bad config never starts.
+                use std::io::{IsTerminal, Write as _};
+                let mut err = anstream::stderr().lock();
+                let _ = writeln!(err, "{}", e.render(std::io::stderr().is_terminal()));
+                return Ok(2);
+            }
+        },
+        None => rules_config::Loaded::default(),
+    };
     let config = Config {
         listen: args.listen,
         tls_cert: args.tls_cert,
@@ -342,6 +378,7 @@ pub fn main(args: crate::cli::ServeArgs) -> anyhow::Result<u8> {
         },
         request_timeout: args.request_timeout,
         rules: crate::rules::ALL,
+        rules_config,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
