@@ -7,8 +7,8 @@
 //! `exposure.public-dashboard` (`admin_ui::behind`, honouring `params.exposure`). One finding per
 //! Ingress and Service. An Ingress the controller makes internal (ALB without
 //! `scheme: internet-facing`, GKE `gce-internal`) or whose live status shows only private
-//! addresses is silent; a public live address is proof (critical), anything else is an
-//! assumption the message states (high).
+//! addresses is silent; a public live address (for an ALB, a non-`internal-` hostname) is proof
+//! (critical), anything else is an assumption the message states (high).
 
 use std::net::IpAddr;
 
@@ -42,7 +42,8 @@ pub static RULE: Rule = Rule {
             is internal unless `alb.ingress.kubernetes.io/scheme: internet-facing` (the AWS Load \
             Balancer Controller defaults to internal), GKE `gce-internal` is internal, and other \
             controllers are assumed to sit on a public load balancer unless the Ingress status \
-            shows only private addresses; a public status address is proof.",
+            shows only private addresses; a public status address (or, for an ALB, a hostname \
+            that is not `internal-…`) is proof.",
         remediation: "Put authentication in front: oauth2-proxy or your SSO through \
             `nginx.ingress.kubernetes.io/auth-url` and `auth-signin`, \
             `alb.ingress.kubernetes.io/auth-type: oidc` (or `cognito`), a Traefik ForwardAuth \
@@ -248,7 +249,12 @@ fn iap_assumed(index: &Index<'_>, namespace: &str, reference: &str) -> bool {
 
 /// How far the Ingress reaches: `Err(reason)` internal, `Ok((proven, basis))` public.
 fn exposure(ingress: &Object, params: &ExposureParams) -> Result<(bool, String), String> {
+    let class = ingress
+        .spec()
+        .str_at(&["ingressClassName"])
+        .or_else(|| ingress.annotation(CLASS_ANNOTATION));
     let mut private = None;
+    let mut alb_public = None;
     let addresses = ingress
         .root
         .path(&["status", "loadBalancer", "ingress"])
@@ -263,19 +269,27 @@ fn exposure(ingress: &Object, params: &ExposureParams) -> Result<(bool, String),
             }
             private = Some(ip.to_owned());
         }
-        if let Some(host) = entry.str_at(&["hostname"])
-            && host.starts_with("internal-")
-        {
-            private = Some(host.to_owned());
+        if let Some(host) = entry.str_at(&["hostname"]) {
+            if host.starts_with("internal-") {
+                private = Some(host.to_owned());
+            } else if class == Some("alb") {
+                // The controller of an ALB Ingress makes an Application Load Balancer, and AWS
+                // names internal ones `internal-…`: any other name is internet-facing. (Other
+                // classes sit behind the controller's own Service, possibly an NLB, whose
+                // names carry no such marker.)
+                alb_public = Some(host.to_owned());
+            }
         }
     }
     if let Some(addr) = private {
         return Err(format!("its status shows the private address `{addr}`"));
     }
-    let class = ingress
-        .spec()
-        .str_at(&["ingressClassName"])
-        .or_else(|| ingress.annotation(CLASS_ANNOTATION));
+    if let Some(host) = alb_public {
+        return Ok((
+            true,
+            format!("its status shows the ALB `{host}`, not an `internal-` name"),
+        ));
+    }
     match class {
         Some("alb") => match ingress.annotation(ALB_SCHEME) {
             Some("internet-facing") => Ok((
@@ -576,6 +590,18 @@ mod tests {
             "{NGINX}status:\n  loadBalancer:\n    ingress: [{{hostname: internal-k8s-ops-1.us-east-1.elb.amazonaws.com}}]\n"
         );
         assert!(fire("", &internal).is_empty());
+        // An ALB's own name tells: `internal-…` or internet-facing; an nginx controller's
+        // hostname (maybe an NLB) does not, so the assumption stays.
+        let alb_host = format!(
+            "{ALB}status:\n  loadBalancer:\n    ingress: [{{hostname: k8s-ops-ui-1a2b.us-east-1.elb.amazonaws.com}}]\n"
+        );
+        let f = fire("", &alb_host);
+        assert_eq!(f[0].0, Severity::Critical);
+        assert!(f[0].1.contains("not an `internal-` name"), "{}", f[0].1);
+        let nginx_host = format!(
+            "{NGINX}status:\n  loadBalancer:\n    ingress: [{{hostname: a1b2.elb.us-east-1.amazonaws.com}}]\n"
+        );
+        assert_eq!(fire("", &nginx_host)[0].0, Severity::High);
     }
 
     #[test]
