@@ -139,6 +139,7 @@ pub static ALL: &[&Rule] = &[
     &cpu::limits_on_affected_kernel::RULE,
     &cpu::throttled_despite_low_usage::RULE,
     &events::warnings::RULE,
+    &exposure::dashboard_ingress_without_auth::RULE,
     &exposure::public_dashboard::RULE,
     &exposure::public_load_balancer::RULE,
     &logging::shipper_missing_on_nodes::RULE,

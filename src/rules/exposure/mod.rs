@@ -1,10 +1,15 @@
-//! Rules about what a Service exposes outside the cluster, and the shared reachability and
+//! Rules about what a Service or an Ingress exposes outside the cluster, and the shared reachability and
 //! admin-UI recognition they rely on.
 pub mod admin_ui;
+pub mod dashboard_ingress_without_auth;
 pub mod public_dashboard;
 pub mod public_load_balancer;
 pub mod reach;
 
 /// Rules that read `params.exposure` (`admin-ui-images`, `private-cidrs`); `hindsight explain`
 /// lists the settings for these.
-pub const READS_PARAMS: &[&str] = &["exposure.public-dashboard", "exposure.public-load-balancer"];
+pub const READS_PARAMS: &[&str] = &[
+    "exposure.dashboard-ingress-without-auth",
+    "exposure.public-dashboard",
+    "exposure.public-load-balancer",
+];
