@@ -175,12 +175,7 @@ fn finding_view(f: &Finding, lines: &mut Lines<'_>) -> FindingView {
     FindingView {
         rule: f.rule,
         severity: f.severity.as_str(),
-        stories: f
-            .stories
-            .iter()
-            .map(|s| s.id())
-            .collect::<Vec<_>>()
-            .join(" "),
+        stories: story_ids(f),
         echoes: f.stories.iter().map(|s| s.info().echo).collect(),
         object,
         container: f.container.clone(),
@@ -192,6 +187,15 @@ fn finding_view(f: &Finding, lines: &mut Lines<'_>) -> FindingView {
         fingerprint: f.fingerprint(),
         search,
     }
+}
+
+/// The finding's story ids, space-separated (the `data-stories` filter attribute).
+fn story_ids(f: &Finding) -> String {
+    f.stories
+        .iter()
+        .map(|s| s.id())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What the page's search box matches a finding (or accepted finding) against, lowercased.
@@ -216,12 +220,7 @@ fn accepted_view(f: &Finding, kind: &'static str, reason: String) -> AcceptedVie
         kind,
         rule: f.rule,
         severity: f.severity.as_str(),
-        stories: f
-            .stories
-            .iter()
-            .map(|s| s.id())
-            .collect::<Vec<_>>()
-            .join(" "),
+        stories: story_ids(f),
         object,
         container: f.container.clone(),
         place,
