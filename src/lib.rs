@@ -14,6 +14,7 @@ pub mod exempt;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod pictures;
 pub mod report;
 pub mod rules;
 pub mod runtime;
@@ -49,6 +50,8 @@ pub struct Outcome {
     pub exempted: Vec<exempt::Exempted>,
     /// Findings matched by the `--baseline` file: not in `findings`, never lost.
     pub baselined: Vec<Finding>,
+    /// Pictures of the live state behind the findings, for the HTML report ([`pictures`]).
+    pub charts: Vec<report::svg::Chart>,
 }
 
 impl Outcome {
@@ -136,7 +139,9 @@ pub fn analyse_with(
         message,
     }));
     errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    let charts = pictures::cluster(&cx.index, &applied.findings);
     Outcome {
+        charts,
         findings: applied.findings,
         exempted: applied.exempted,
         baselined: Vec::new(),

@@ -222,6 +222,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         show_baselined: args.show_baselined,
         baseline: args.baseline.clone(),
         sarif_suppressed: args.sarif_suppressed,
+        charts: outcome.charts.clone(),
         ..report::Options::default()
     };
     let mut out = anstream::stdout().lock();

@@ -235,6 +235,38 @@ fn snapshot_round_trip_gives_the_same_findings() {
     let first = &offline.report["findings"][0]["location"];
     assert_eq!(first["file"], file_arg);
     assert!(first["line"].as_u64().unwrap_or(0) > 1);
+
+    // The HTML report pictures the live state behind the findings: one chart per colocated
+    // workload and one of kernels when a node has the CFS bug.
+    let html = dir.path().join("report.html");
+    let format = format!("html={}", html.display());
+    let run = hindsight(&config, &["scan", file_arg, "-f", "json", "-f", &format]);
+    assert_eq!(run.code, offline.code, "{}", run.stderr);
+    let page = std::fs::read_to_string(&html).expect("html written");
+    let count = |rule: &str| {
+        offline.report["findings"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|f| f["rule"] == rule).count())
+    };
+    let colocated = count("workload.replicas-colocated");
+    assert!(colocated > 0, "the fixture has colocated replicas");
+    let titles: Vec<&str> = page
+        .match_indices("<figcaption><strong>")
+        .filter_map(|(at, _)| page[at..].split("</strong>").next())
+        .collect();
+    assert_eq!(
+        titles
+            .iter()
+            .filter(|t| t.ends_with(": ready replicas per node"))
+            .count(),
+        colocated.min(hindsight::pictures::MAX_WORKLOADS),
+        "{titles:?}"
+    );
+    assert!(page.contains("<section id=\"charts\""));
+    assert_eq!(
+        page.contains("Nodes per kernel version"),
+        count("node.kernel-cfs-quota-bug") > 0
+    );
 }
 
 #[test]

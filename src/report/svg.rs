@@ -1,10 +1,10 @@
 //! Inline SVG charts for the HTML report: no scripts, no fonts, no network, so the page stays
 //! one self-contained file.
 //!
-//! This is the extension point for pictures of cluster state and metrics: a source that read
-//! them builds [`Chart`]s (e.g. replicas per node as a [`BarChart`], throttling or node CPU
-//! over the window as a [`LineChart`]) and passes them in [`Options::charts`]
-//! (`super::Options`); the HTML report renders them in its "Cluster and metrics" section.
+//! A source builds [`Chart`]s and passes them in `Options::charts`; the HTML report renders them
+//! in its "Cluster and metrics" section. Cluster state: [`crate::pictures`] (replicas per node,
+//! nodes per kernel). Metrics (throttling or node CPU over the window as a [`LineChart`]) are
+//! not pictured yet.
 //!
 //! Invariants: output is well-formed SVG for any input (text escaped; NaN, infinite and
 //! negative-only values handled; empty data gives a "no data" picture); sizes are fixed by a

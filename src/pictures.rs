@@ -1,0 +1,232 @@
+//! Pictures of cluster state for the HTML report: what the findings on live state looked like.
+//!
+//! Built during analysis, while the objects are at hand, and only when live state is present:
+//! - for each workload `workload.replicas-colocated` flagged, its ready replicas per node (the
+//!   busiest node highlighted): Moonlight's pile-up, as the scheduler left it;
+//! - the nodes per kernel version, with versions that carry the CFS quota bug highlighted
+//!   (Buffer), when any node runs one.
+//!
+//! Invariants: pictures only show what the rules already judged (same ownership, readiness and
+//! kernel table), never a verdict of their own; at most [`MAX_WORKLOADS`] workload charts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::cluster::{self, Owners};
+use crate::model::{Index, kernel};
+use crate::report::svg::{Bar, BarChart, Chart};
+use crate::rules::Finding;
+
+/// A report with hundreds of colocated workloads shows the first few; the findings list all.
+pub const MAX_WORKLOADS: usize = 6;
+
+/// Charts for the findings on this index's live state (empty without live state).
+pub fn cluster(index: &Index<'_>, findings: &[Finding]) -> Vec<Chart> {
+    if !cluster::has_live_state(index.objects) {
+        return Vec::new();
+    }
+    let mut charts = colocated(index, findings);
+    charts.extend(kernels(index));
+    charts
+}
+
+/// Ready replicas per node of the workloads `workload.replicas-colocated` reported.
+fn colocated(index: &Index<'_>, findings: &[Finding]) -> Vec<Chart> {
+    let wanted: Vec<(&str, &str, &str)> = findings
+        .iter()
+        .filter(|f| f.rule == "workload.replicas-colocated")
+        .map(|f| {
+            (
+                f.object.kind.as_str(),
+                f.object.namespace.as_deref().unwrap_or("default"),
+                f.object.name.as_str(),
+            )
+        })
+        .take(MAX_WORKLOADS)
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let owners = Owners::new(index);
+    let mut per_node: BTreeMap<(String, String, String), BTreeMap<String, usize>> = BTreeMap::new();
+    for pod in index.of_kind("Pod").filter(|p| p.group().is_empty()) {
+        if !cluster::pod_ready(pod) {
+            continue;
+        }
+        let Some(node) = pod.root.str_at(&["spec", "nodeName"]) else {
+            continue;
+        };
+        let Some((kind, name, _)) = owners.top_owner(pod) else {
+            continue;
+        };
+        let ns = pod.namespace_or_default();
+        if wanted.contains(&(kind.as_str(), ns, name.as_str())) {
+            *per_node
+                .entry((kind, ns.to_owned(), name))
+                .or_default()
+                .entry(node.to_owned())
+                .or_default() += 1;
+        }
+    }
+    wanted
+        .iter()
+        .filter_map(|&(kind, ns, name)| {
+            let counts = per_node.get(&(kind.to_owned(), ns.to_owned(), name.to_owned()))?;
+            let most = counts.values().copied().max().unwrap_or(0);
+            let total: usize = counts.values().sum();
+            let mut bars: Vec<Bar> = counts
+                .iter()
+                .map(|(node, &n)| Bar {
+                    label: node.clone(),
+                    value: n as f64,
+                    highlight: n == most,
+                })
+                .collect();
+            bars.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label)));
+            Some(Chart::Bar(BarChart {
+                title: format!("{kind} {ns}/{name}: ready replicas per node"),
+                caption: format!(
+                    "{most} of {total} ready replicas on one node: that node's failure is this workload's outage (Moonlight)"
+                ),
+                unit: "replicas".into(),
+                bars,
+            }))
+        })
+        .collect()
+}
+
+/// Nodes per kernel version, when some node's kernel has the CFS quota bug.
+fn kernels(index: &Index<'_>) -> Option<Chart> {
+    let mut counts: BTreeMap<&str, (usize, kernel::Status)> = BTreeMap::new();
+    for node in index.of_kind("Node") {
+        let Some(version) = node.root.str_at(&["status", "nodeInfo", "kernelVersion"]) else {
+            continue;
+        };
+        let os = node
+            .root
+            .str_at(&["status", "nodeInfo", "osImage"])
+            .unwrap_or("");
+        let entry = counts
+            .entry(version)
+            .or_insert((0, kernel::judge(version, os).status));
+        entry.0 += 1;
+    }
+    let affected: BTreeSet<&str> = counts
+        .iter()
+        .filter(|(_, (_, s))| *s == kernel::Status::Affected)
+        .map(|(v, _)| *v)
+        .collect();
+    if affected.is_empty() {
+        return None;
+    }
+    let on_affected: usize = affected.iter().map(|v| counts[v].0).sum();
+    let total: usize = counts.values().map(|(n, _)| n).sum();
+    let mut bars: Vec<Bar> = counts
+        .iter()
+        .map(|(version, &(n, status))| Bar {
+            label: (*version).to_owned(),
+            value: n as f64,
+            highlight: status == kernel::Status::Affected,
+        })
+        .collect();
+    bars.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label)));
+    Some(Chart::Bar(BarChart {
+        title: "Nodes per kernel version".into(),
+        caption: format!(
+            "{on_affected} of {total} nodes run a kernel with the CFS quota bug (highlighted): CPU-limited pods there are throttled below their limits (Buffer)"
+        ),
+        unit: "nodes".into(),
+        bars,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::load_bytes;
+    use std::sync::Arc;
+
+    fn pictures(json: serde_json::Value) -> Vec<Chart> {
+        let loaded = load_bytes(Arc::from("c.json"), json.to_string().as_bytes(), None);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let index = Index::new(&loaded.objects);
+        let cx = crate::rules::Context::new(&loaded.objects);
+        let findings = crate::rules::run(&cx, crate::rules::ALL).findings;
+        cluster(&index, &findings)
+    }
+
+    fn node(name: &str, kernel: &str) -> serde_json::Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "status": {"nodeInfo": {"kernelVersion": kernel, "osImage": "Amazon Linux 2"},
+                "conditions": [{"type": "Ready", "status": "True"}]}})
+    }
+
+    fn pod(name: &str, node: &str) -> serde_json::Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "shop",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "controller": true}]},
+            "spec": {"nodeName": node, "containers": [{"name": "web"}]},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    }
+
+    fn bars(chart: &Chart) -> Vec<(String, f64, bool)> {
+        match chart {
+            Chart::Bar(b) => b
+                .bars
+                .iter()
+                .map(|b| (b.label.clone(), b.value, b.highlight))
+                .collect(),
+            Chart::Line(_) => panic!("expected bars"),
+        }
+    }
+
+    #[test]
+    fn colocated_replicas_and_affected_kernels_are_pictured() {
+        let charts = pictures(
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+            node("n1", "4.14.146-119.123.amzn2.x86_64"),
+            node("n2", "5.10.184-175.731.amzn2.x86_64"),
+            node("n3", "5.10.184-175.731.amzn2.x86_64"),
+            {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web", "namespace": "shop"},
+             "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "web"}]}}}},
+            pod("web-0", "n2"), pod("web-1", "n2"), pod("web-2", "n3")]}),
+        );
+        assert_eq!(charts.len(), 2, "{charts:?}");
+        assert_eq!(
+            charts[0].title(),
+            "StatefulSet shop/web: ready replicas per node"
+        );
+        assert_eq!(
+            bars(&charts[0]),
+            [("n2".into(), 2.0, true), ("n3".into(), 1.0, false)]
+        );
+        assert!(charts[0].caption().starts_with("2 of 3 ready replicas"));
+        assert_eq!(
+            bars(&charts[1]),
+            [
+                ("5.10.184-175.731.amzn2.x86_64".into(), 2.0, false),
+                ("4.14.146-119.123.amzn2.x86_64".into(), 1.0, true)
+            ]
+        );
+        assert!(charts[1].caption().starts_with("1 of 3 nodes"));
+    }
+
+    #[test]
+    fn nothing_to_picture_without_findings_or_live_state() {
+        // Spread replicas on fixed kernels: no colocation finding, no affected kernel.
+        let charts = pictures(
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+            node("n2", "5.10.184-175.731.amzn2.x86_64"),
+            node("n3", "5.10.184-175.731.amzn2.x86_64"),
+            {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web", "namespace": "shop"},
+             "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "web"}]}}}},
+            pod("web-0", "n2"), pod("web-1", "n3")]}),
+        );
+        assert!(charts.is_empty(), "{charts:?}");
+        // Manifests only.
+        let charts = pictures(
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "a"}, "spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}}),
+        );
+        assert!(charts.is_empty());
+    }
+}
