@@ -177,7 +177,10 @@ fn no_data(out: &mut String, width: u32, height: u32) {
 /// Horizontal bar chart; bars sorted as given.
 pub fn bar_chart(chart: &BarChart) -> String {
     const WIDTH: u32 = 640;
-    const LABEL_W: f64 = 190.0;
+    // Room for `LABEL_CHARS` characters at font size 12 (~7 units each): node names and kernel
+    // versions are long, and a clipped start hides what tells them apart.
+    const LABEL_W: f64 = 240.0;
+    const LABEL_CHARS: usize = 30;
     const ROW: f64 = 28.0;
     const TOP: f64 = 8.0;
     let rows = chart.bars.len().max(1) as f64;
@@ -209,7 +212,7 @@ pub fn bar_chart(chart: &BarChart) -> String {
             out,
             r##"<g><title>{full}: {v} {unit}</title><text x="{lx}" y="{ty:.1}" text-anchor="end" fill="#333">{label}</text><rect x="{LABEL_W}" y="{ry:.1}" width="{w:.1}" height="{h:.1}" rx="2" fill="{fill}"/><text x="{vx:.1}" y="{ty:.1}" fill="#333">{v}</text></g>"##,
             full = escape(&bar.label),
-            label = escape(&truncate(&bar.label, 28)),
+            label = escape(&truncate(&bar.label, LABEL_CHARS)),
             v = short_number(bar.value),
             unit = escape(&chart.unit),
             lx = LABEL_W - 8.0,
