@@ -139,7 +139,8 @@ pub fn analyse_with(
         message,
     }));
     errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    let charts = pictures::cluster(&cx.index, &applied.findings);
+    let mut charts = pictures::cluster(&cx.index, &applied.findings);
+    charts.extend(pictures::metrics(&cx, &applied.findings));
     Outcome {
         charts,
         findings: applied.findings,

@@ -4,17 +4,23 @@
 //! - for each workload `workload.replicas-colocated` flagged, its ready replicas per node (the
 //!   busiest node highlighted): Moonlight's pile-up, as the scheduler left it;
 //! - the nodes per kernel version, with versions that carry the CFS quota bug highlighted
-//!   (Buffer), when any node runs one.
+//!   (Buffer), when any node runs one;
+//! - with Prometheus data, for each container `cpu.throttled-despite-low-usage` reported, its
+//!   throttled share of CFS periods against its CPU use as a share of its limit over the window
+//!   (Buffer's signature: the first high while the second stays low), for its most throttled pod.
 //!
-//! Invariants: pictures only show what the rules already judged (same ownership, readiness and
-//! kernel table), never a verdict of their own; at most [`MAX_WORKLOADS`] workload charts.
+//! Invariants: pictures only show what the rules already judged (same ownership, readiness,
+//! kernel table and pod → workload join), never a verdict of their own; at most
+//! [`MAX_WORKLOADS`] charts of each kind.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::cluster::{self, Owners};
 use crate::model::{Index, kernel};
-use crate::report::svg::{Bar, BarChart, Chart};
-use crate::rules::Finding;
+use crate::report::svg::{Bar, BarChart, Chart, LineChart, Series};
+use crate::rules::metrics::{Joiner, by_container};
+use crate::rules::{Context, Finding};
+use crate::runtime;
 
 /// A report with hundreds of colocated workloads shows the first few; the findings list all.
 pub const MAX_WORKLOADS: usize = 6;
@@ -27,6 +33,69 @@ pub fn cluster(index: &Index<'_>, findings: &[Finding]) -> Vec<Chart> {
     let mut charts = colocated(index, findings);
     charts.extend(kernels(index));
     charts
+}
+
+/// Throttling against CPU use for the containers `cpu.throttled-despite-low-usage` reported.
+pub fn metrics(cx: &Context<'_>, findings: &[Finding]) -> Vec<Chart> {
+    let Some(rt) = cx.metrics else {
+        return Vec::new();
+    };
+    let (Ok(throttle), Ok(util)) = (
+        rt.get(&runtime::CPU_THROTTLED_RATIO),
+        rt.get(&runtime::CPU_LIMIT_UTILISATION),
+    ) else {
+        return Vec::new();
+    };
+    let util = by_container(util);
+    let join = Joiner::new(cx, rt);
+    let percent = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        points.iter().map(|&(t, v)| (t, v * 100.0)).collect()
+    };
+    findings
+        .iter()
+        .filter(|f| f.rule == "cpu.throttled-despite-low-usage")
+        .take(MAX_WORKLOADS)
+        .filter_map(|f| {
+            let container = f.container.as_deref()?;
+            // The finding's pods: the throttling series of this container whose pod the same
+            // join maps to the finding's workload; the most throttled one is pictured.
+            let series = throttle
+                .iter()
+                .filter(|s| s.label("container") == container)
+                .filter(|s| {
+                    let w = join.workload_of(s.label("namespace"), s.label("pod"));
+                    w.kind == f.object.kind
+                        && w.name == f.object.name
+                        && w.namespace.as_deref().unwrap_or("default")
+                            == f.object.namespace.as_deref().unwrap_or("default")
+                })
+                .max_by(|a, b| peak(a).total_cmp(&peak(b)))?;
+            let (ns, pod) = (series.label("namespace"), series.label("pod"));
+            let used = util.get(&(ns, pod, container))?;
+            Some(Chart::Line(LineChart {
+                title: format!("{ns}/{pod} `{container}`: throttled while using little CPU"),
+                caption:
+                    "share of CFS periods throttled against CPU used as a share of the limit: \
+                    throttling while use stays low is the kernel's CFS quota bug at work (Buffer)"
+                        .into(),
+                unit: "%".into(),
+                series: vec![
+                    Series {
+                        name: "throttled periods".into(),
+                        points: percent(&series.points),
+                    },
+                    Series {
+                        name: "CPU used / limit".into(),
+                        points: percent(&used.points),
+                    },
+                ],
+            }))
+        })
+        .collect()
+}
+
+fn peak(s: &runtime::Series) -> f64 {
+    s.points.iter().map(|p| p.1).fold(0.0, f64::max)
 }
 
 /// Ready replicas per node of the workloads `workload.replicas-colocated` reported.
@@ -208,6 +277,73 @@ mod tests {
             ]
         );
         assert!(charts[1].caption().starts_with("1 of 3 nodes"));
+    }
+
+    #[test]
+    fn throttling_against_use_for_a_throttled_container() {
+        use crate::runtime::{Runtime, Series as Ts, SignalData};
+        let objects = load_bytes(
+            Arc::from("api.yaml"),
+            b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        resources: {limits: {cpu: '2'}}\n",
+            None,
+        )
+        .objects;
+        let series = |pod: &str, value: f64| Ts {
+            labels: [("namespace", "shop"), ("pod", pod), ("container", "app")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            points: (0..=60)
+                .map(|i| (1_800_000_000.0 + 60.0 * f64::from(i), value))
+                .collect(),
+        };
+        let rt = Runtime {
+            source: Arc::from("http://prometheus:9090"),
+            start: 1_800_000_000.0,
+            end: 1_800_003_600.0,
+            step: 60.0,
+            signals: [
+                (
+                    runtime::CPU_THROTTLED_RATIO.id,
+                    SignalData::Present(vec![
+                        series("api-5d8f7c9b6-aaaaa", 0.4),
+                        series("api-5d8f7c9b6-bbbbb", 0.7),
+                    ]),
+                ),
+                (
+                    runtime::CPU_LIMIT_UTILISATION.id,
+                    SignalData::Present(vec![
+                        series("api-5d8f7c9b6-aaaaa", 0.1),
+                        series("api-5d8f7c9b6-bbbbb", 0.05),
+                    ]),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let cx = crate::rules::Context::new(&objects).with_metrics(Some(&rt));
+        let findings = crate::rules::run(&cx, crate::rules::ALL).findings;
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.rule == "cpu.throttled-despite-low-usage"),
+            "{findings:?}"
+        );
+        let charts = metrics(&cx, &findings);
+        assert_eq!(charts.len(), 1, "{charts:?}");
+        let Chart::Line(line) = &charts[0] else {
+            panic!("expected a line chart");
+        };
+        // The most throttled pod, both series in percent.
+        assert_eq!(
+            line.title,
+            "shop/api-5d8f7c9b6-bbbbb `app`: throttled while using little CPU"
+        );
+        assert_eq!(line.series[0].points[0].1, 70.0);
+        assert_eq!(line.series[1].points[0].1, 5.0);
+        assert_eq!(line.series[0].points.len(), 61);
+        // Without the finding there is nothing to picture.
+        assert!(metrics(&cx, &[]).is_empty());
     }
 
     #[test]

@@ -785,9 +785,26 @@ fn findings_join_to_loaded_manifests_and_stories_fire() {
         .iter()
         .find(|(r, _)| *r == "cpu.throttled-despite-low-usage")
         .expect("cpu example");
-    let (report, _) = scan(&server.url, *end, &[manifest.to_str().expect("utf-8 path")]);
+    let html = dir.path().join("report.html");
+    let html_arg = format!("html={}", html.display());
+    let (report, _) = scan(
+        &server.url,
+        *end,
+        &[
+            manifest.to_str().expect("utf-8 path"),
+            "--format",
+            &html_arg,
+        ],
+    );
     let f = findings_of(&report, "cpu.throttled-despite-low-usage");
     assert_eq!(f.len(), 1, "{report:#}");
+    // The HTML report pictures the throttled pod's series, read back from the real server.
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(
+        page.contains("shop/api-7d9f8-x2x4z `app`: throttled while using little CPU"),
+        "no throttling chart"
+    );
+    assert!(page.contains("throttled periods") && page.contains("CPU used / limit"));
     assert_eq!(f[0]["object"]["kind"], "Deployment");
     assert_eq!(f[0]["object"]["name"], "api");
     assert_eq!(f[0]["container"], "app");

@@ -2,9 +2,9 @@
 //! one self-contained file.
 //!
 //! A source builds [`Chart`]s and passes them in `Options::charts`; the HTML report renders them
-//! in its "Cluster and metrics" section. Cluster state: [`crate::pictures`] (replicas per node,
-//! nodes per kernel). Metrics (throttling or node CPU over the window as a [`LineChart`]) are
-//! not pictured yet.
+//! in its "Cluster and metrics" section. [`crate::pictures`] builds them: replicas per node and
+//! nodes per kernel as [`BarChart`]s, throttling against CPU use over the window as a
+//! [`LineChart`].
 //!
 //! Invariants: output is well-formed SVG for any input (text escaped; NaN, infinite and
 //! negative-only values handled; empty data gives a "no data" picture); sizes are fixed by a
