@@ -312,7 +312,13 @@ fn stream_if_large(name: &Arc<str>, path: &Path) -> Option<Loaded> {
         }
     }
     let file = std::fs::File::open(path).ok()?;
-    match stream::parse_reader(file) {
+    load_list_reader(name, file)
+}
+
+/// Loads a JSON List from a reader without holding its text (see [`stream`]); `None` when it
+/// is not a List. No source text is kept, so reports show no snippets for it.
+pub fn load_list_reader(name: &Arc<str>, reader: impl Read) -> Option<Loaded> {
+    match stream::parse_reader(reader) {
         stream::Streamed::NotAList => None,
         stream::Streamed::Done(parsed) => {
             let mut loaded = Loaded::default();

@@ -201,13 +201,30 @@ impl Picture {
         )
     }
 
-    /// Loads the picture through the file path (`load::load_bytes`), so a live scan and a scan
-    /// of the snapshot it would have written see the same objects, lines and notices.
+    /// Loads the picture through the file path, so a live scan and a scan of the snapshot it
+    /// would have written see the same objects, lines and notices: a small picture whole
+    /// (`load::load_bytes`, keeping the text for snippets), a large one streamed through a
+    /// pipe from a writer thread, as a large snapshot file is, so the text is never held.
     pub fn load(&self) -> Loaded {
+        let name: Arc<str> = Arc::from(self.source_name());
+        let size: usize = self.items.iter().map(|i| i.get().len()).sum();
+        // Past this size a snapshot file keeps no text for snippets either.
+        if size >= load::STREAM_MIN as usize {
+            let streamed = std::io::pipe().ok().and_then(|(reader, mut writer)| {
+                std::thread::scope(|scope| {
+                    // A write error means the reader stopped early; what it read is reported.
+                    scope.spawn(move || self.write(&mut writer));
+                    load::load_list_reader(&name, reader)
+                })
+            });
+            if let Some(loaded) = streamed {
+                return loaded;
+            }
+        }
         let mut text = Vec::new();
         self.write(&mut text)
             .expect("writing JSON to memory cannot fail");
-        load::load_bytes(Arc::from(self.source_name()), &text, None)
+        load::load_bytes(name, &text, None)
     }
 }
 
@@ -538,6 +555,44 @@ mod tests {
             .collect();
         needed.sort();
         assert_eq!(granted, needed);
+    }
+
+    #[test]
+    fn a_large_picture_streams_and_loads_like_its_snapshot() {
+        let pad = "x".repeat(3200);
+        let items: Vec<Box<RawValue>> = (0..5500)
+            .map(|i| {
+                let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": format!("p-{i}"), "namespace": "shop", "annotations": {"pad": pad}},
+                    "spec": {"nodeName": "n1", "containers": [{"name": "app", "image": "app:1"}]}});
+                RawValue::from_string(pod.to_string()).expect("valid JSON")
+            })
+            .collect();
+        let picture = Picture {
+            header: Header::default(),
+            items,
+        };
+        let size: usize = picture.items.iter().map(|i| i.get().len()).sum();
+        assert!(
+            size >= load::STREAM_MIN as usize,
+            "exercises the streamed path"
+        );
+        let streamed = picture.load();
+        let mut text = Vec::new();
+        picture.write(&mut text).expect("in memory");
+        let whole = load::load_bytes(Arc::from(picture.source_name()), &text, None);
+        assert!(streamed.errors.is_empty(), "{:?}", streamed.errors);
+        assert_eq!(streamed.objects.len(), 5500);
+        // Streamed: the text was never held (no snippet source), unlike a whole read.
+        assert!(streamed.sources.is_empty());
+        let key = |l: &Loaded| -> Vec<(String, u32, String)> {
+            l.objects
+                .iter()
+                .map(|o| (o.name.clone(), o.line, o.file.to_string()))
+                .collect()
+        };
+        assert_eq!(key(&streamed), key(&whole));
+        assert_eq!(streamed.objects[5499].root, whole.objects[5499].root);
     }
 
     #[test]
