@@ -150,14 +150,49 @@ pub struct Picture {
     pub items: Vec<Box<RawValue>>,
 }
 
-/// Writes raw items one by one, re-indented like kubectl (one item parsed at a time).
-struct Items<'a>(&'a [Box<RawValue>]);
+fn write_list<R: std::ops::Deref<Target = RawValue>>(
+    header: &Header,
+    items: impl Iterator<Item = R>,
+    len: usize,
+    out: impl Write,
+) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct List<'a, I> {
+        #[serde(rename = "apiVersion")]
+        api_version: &'a str,
+        hindsight: &'a Header,
+        items: I,
+        kind: &'a str,
+        metadata: Value,
+    }
+    let list = List {
+        api_version: "v1",
+        hindsight: header,
+        items: Items(std::cell::RefCell::new(Some(items)), len),
+        kind: "List",
+        metadata: serde_json::json!({"resourceVersion": ""}),
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    list.serialize(&mut ser).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
 
-impl Serialize for Items<'_> {
+/// Writes raw items one by one, re-indented like kubectl (one item parsed at a time). Items
+/// come from an iterator so that a consuming write frees each as soon as it is written.
+struct Items<I>(std::cell::RefCell<Option<I>>, usize);
+
+impl<I, R> Serialize for Items<I>
+where
+    I: Iterator<Item = R>,
+    R: std::ops::Deref<Target = RawValue>,
+{
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error, SerializeSeq};
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for item in self.0 {
+        let mut seq = serializer.serialize_seq(Some(self.1))?;
+        for item in self.0.borrow_mut().take().into_iter().flatten() {
             let value: Value = serde_json::from_str(item.get()).map_err(S::Error::custom)?;
             seq.serialize_element(&value)?;
         }
@@ -169,28 +204,8 @@ impl Picture {
     /// Writes the snapshot: a `v1 List` with the header under the top-level `hindsight` key,
     /// keys sorted and four-space indents like kubectl's output.
     pub fn write(&self, out: impl Write) -> std::io::Result<()> {
-        #[derive(Serialize)]
-        struct List<'a> {
-            #[serde(rename = "apiVersion")]
-            api_version: &'a str,
-            hindsight: &'a Header,
-            items: Items<'a>,
-            kind: &'a str,
-            metadata: Value,
-        }
-        let list = List {
-            api_version: "v1",
-            hindsight: &self.header,
-            items: Items(&self.items),
-            kind: "List",
-            metadata: serde_json::json!({"resourceVersion": ""}),
-        };
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-        let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-        list.serialize(&mut ser).map_err(std::io::Error::other)?;
-        out.write_all(b"\n")?;
-        out.flush()
+        let items = self.items.iter().map(|item| &**item);
+        write_list(&self.header, items, self.items.len(), out)
     }
 
     /// The name findings point at: `cluster:<context>`.
@@ -204,21 +219,23 @@ impl Picture {
     /// Loads the picture through the file path, so a live scan and a scan of the snapshot it
     /// would have written see the same objects, lines and notices: a small picture whole
     /// (`load::load_bytes`, keeping the text for snippets), a large one streamed through a
-    /// pipe from a writer thread, as a large snapshot file is, so the text is never held.
-    pub fn load(&self) -> Loaded {
+    /// pipe from a writer thread, as a large snapshot file is. The writer frees each item once
+    /// written, so neither the List text nor all items are held next to the loaded objects.
+    pub fn load(self) -> Loaded {
         let name: Arc<str> = Arc::from(self.source_name());
         let size: usize = self.items.iter().map(|i| i.get().len()).sum();
         // Past this size a snapshot file keeps no text for snippets either.
         if size >= load::STREAM_MIN as usize {
-            let streamed = std::io::pipe().ok().and_then(|(reader, mut writer)| {
-                std::thread::scope(|scope| {
+            if let Ok((reader, writer)) = std::io::pipe() {
+                let Picture { header, items } = self;
+                let len = items.len();
+                return std::thread::scope(|scope| {
                     // A write error means the reader stopped early; what it read is reported.
-                    scope.spawn(move || self.write(&mut writer));
+                    scope.spawn(move || write_list(&header, items.into_iter(), len, writer));
+
                     load::load_list_reader(&name, reader)
                 })
-            });
-            if let Some(loaded) = streamed {
-                return loaded;
+                .unwrap_or_else(|| not_a_list(name));
             }
         }
         let mut text = Vec::new();
@@ -226,6 +243,17 @@ impl Picture {
             .expect("writing JSON to memory cannot fail");
         load::load_bytes(name, &text, None)
     }
+}
+
+/// What we wrote is always a List; if the reader disagrees, say so rather than lose it silently.
+fn not_a_list(name: Arc<str>) -> Loaded {
+    let mut loaded = Loaded::default();
+    loaded.errors.push(load::Problem {
+        file: name,
+        line: None,
+        message: "internal error: the cluster picture did not read back as a List".into(),
+    });
+    loaded
 }
 
 /// Reads the cluster (blocking: runs its own runtime).
@@ -577,10 +605,10 @@ mod tests {
             size >= load::STREAM_MIN as usize,
             "exercises the streamed path"
         );
-        let streamed = picture.load();
         let mut text = Vec::new();
         picture.write(&mut text).expect("in memory");
         let whole = load::load_bytes(Arc::from(picture.source_name()), &text, None);
+        let streamed = picture.load();
         assert!(streamed.errors.is_empty(), "{:?}", streamed.errors);
         assert_eq!(streamed.objects.len(), 5500);
         // Streamed: the text was never held (no snippet source), unlike a whole read.
