@@ -225,18 +225,17 @@ impl Picture {
         let name: Arc<str> = Arc::from(self.source_name());
         let size: usize = self.items.iter().map(|i| i.get().len()).sum();
         // Past this size a snapshot file keeps no text for snippets either.
-        if size >= load::STREAM_MIN as usize {
-            if let Ok((reader, writer)) = std::io::pipe() {
-                let Picture { header, items } = self;
-                let len = items.len();
-                return std::thread::scope(|scope| {
-                    // A write error means the reader stopped early; what it read is reported.
-                    scope.spawn(move || write_list(&header, items.into_iter(), len, writer));
-
-                    load::load_list_reader(&name, reader)
-                })
-                .unwrap_or_else(|| not_a_list(name));
-            }
+        if size >= load::STREAM_MIN as usize
+            && let Ok((reader, writer)) = std::io::pipe()
+        {
+            let Picture { header, items } = self;
+            let len = items.len();
+            return std::thread::scope(|scope| {
+                // A write error means the reader stopped early; what it read is reported.
+                scope.spawn(move || write_list(&header, items.into_iter(), len, writer));
+                load::load_list_reader(&name, reader)
+            })
+            .unwrap_or_else(|| not_a_list(name));
         }
         let mut text = Vec::new();
         self.write(&mut text)
