@@ -57,8 +57,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);
     let list: List = serde_json::from_reader(file)?;
-    let mut picture = Picture::default();
-    picture.items = list.items.0;
+    let picture = Picture {
+        items: list.items.0,
+        ..Picture::default()
+    };
     let compact: usize = picture.items.iter().map(|i| i.get().len()).sum();
     eprintln!(
         "picture: {} items, {} MB of compact JSON, filled in {:.1} s",
