@@ -117,17 +117,9 @@ fn colocated(index: &Index<'_>, findings: &[Finding]) -> Vec<Chart> {
     }
     let owners = Owners::new(index);
     let mut per_node: BTreeMap<(String, String, String), BTreeMap<String, usize>> = BTreeMap::new();
-    for pod in index.of_kind("Pod").filter(|p| p.group().is_empty()) {
-        if !cluster::pod_ready(pod) {
-            continue;
-        }
-        let Some(node) = pod.root.str_at(&["spec", "nodeName"]) else {
-            continue;
-        };
-        let Some((kind, name, _)) = owners.top_owner(pod) else {
-            continue;
-        };
-        let ns = pod.namespace_or_default();
+    for placed in cluster::ready_placements(index, &owners) {
+        let (node, (kind, name, _)) = (placed.node, placed.owner);
+        let ns = placed.pod.namespace_or_default();
         if wanted.contains(&(kind.as_str(), ns, name.as_str())) {
             *per_node
                 .entry((kind, ns.to_owned(), name))

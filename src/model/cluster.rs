@@ -101,6 +101,30 @@ impl<'a> Owners<'a> {
     }
 }
 
+/// A ready core Pod placed on a node, with the top of its controller chain.
+pub struct Placed<'a> {
+    pub pod: &'a Object,
+    pub node: &'a str,
+    /// (kind, name, object when loaded) of the top controller.
+    pub owner: (String, String, Option<&'a Object>),
+}
+
+/// Every ready Pod with a node and a controller: what `workload.replicas-colocated` counts and
+/// the HTML report pictures, from one place so the two never disagree.
+pub fn ready_placements<'a>(
+    index: &Index<'a>,
+    owners: &Owners<'a>,
+) -> impl Iterator<Item = Placed<'a>> {
+    let pods: Vec<&'a Object> = index.of_kind("Pod").collect();
+    pods.into_iter()
+        .filter(|p| p.group().is_empty() && pod_ready(p))
+        .filter_map(|pod| {
+            let node = pod.root.str_at(&["spec", "nodeName"])?;
+            let owner = owners.top_owner(pod)?;
+            Some(Placed { pod, node, owner })
+        })
+}
+
 /// Nodes by name.
 pub fn nodes_by_name<'a>(index: &Index<'a>) -> HashMap<&'a str, &'a Object> {
     index

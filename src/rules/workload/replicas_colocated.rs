@@ -62,16 +62,8 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
     let zones: BTreeSet<&str> = nodes.values().filter_map(|n| cluster::zone_of(n)).collect();
     let owners = Owners::new(&cx.index);
     let mut workloads: BTreeMap<(String, String, String), Placement<'_>> = BTreeMap::new();
-    for pod in cx.index.of_kind("Pod").filter(|p| p.group().is_empty()) {
-        if !cluster::pod_ready(pod) {
-            continue;
-        }
-        let Some(node) = pod.root.str_at(&["spec", "nodeName"]) else {
-            continue;
-        };
-        let Some((kind, name, object)) = owners.top_owner(pod) else {
-            continue;
-        };
+    for placed in cluster::ready_placements(&cx.index, &owners) {
+        let (pod, node, (kind, name, object)) = (placed.pod, placed.node, placed.owner);
         if !REPLICATED.contains(&kind.as_str()) {
             continue;
         }
