@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use crate::load::Loaded;
@@ -594,7 +594,7 @@ pub fn discover(explicit: Option<&Path>, first_path: Option<&Path>) -> Result<Co
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut starts = Vec::new();
     if let Some(p) = first_path {
-        let abs = normalise(&cwd.join(p));
+        let abs = crate::load::normalise_path(&cwd.join(p));
         let dir = if abs.is_dir() {
             abs
         } else {
@@ -633,7 +633,7 @@ pub fn from_text(text: &str, file: &Path) -> Result<Config, Error> {
     let mut config = parse(text, file)?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    config.exclude.base = normalise(&cwd.join(dir));
+    config.exclude.base = crate::load::normalise_path(&cwd.join(dir));
     config.file = Some(file.to_owned());
     Ok(config)
 }
@@ -906,20 +906,6 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .map(|(_, c)| c)
 }
 
-/// Lexically resolves `.` and `..` (no filesystem access, so missing paths work too).
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 impl Config {
     /// Whether the rule `id` runs under this config.
@@ -981,7 +967,7 @@ impl Config {
         if self.exclude.paths.is_empty() || file == "<stdin>" {
             return false;
         }
-        let abs = normalise(&cwd.join(file));
+        let abs = crate::load::normalise_path(&cwd.join(file));
         let rel = match abs.strip_prefix(&self.exclude.base) {
             Ok(rel) => rel.to_path_buf(),
             Err(_) => PathBuf::from(file.trim_start_matches("./")),

@@ -197,6 +197,28 @@ fn display_path(path: &Path) -> Arc<str> {
     Arc::from(s.strip_prefix("./").unwrap_or(&s))
 }
 
+/// Lexically resolves `.` and `..` (no filesystem access: the file may be gone, or be stdin).
+/// `..` at the root stays at the root, as the OS resolves it; a relative path keeps the `..`
+/// it cannot resolve. Config globs and SARIF URIs both go through this one function.
+pub fn normalise_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Problem>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -497,6 +519,16 @@ fn string_expected(what: &str, field: &str, v: &Node) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn paths_normalise_lexically() {
+        use std::path::Path;
+        let n = |p: &str| super::normalise_path(Path::new(p));
+        assert_eq!(n("/a/./b/../c"), Path::new("/a/c"));
+        assert_eq!(n("/a/../../b"), Path::new("/b"));
+        assert_eq!(n("a/../../b"), Path::new("../b"));
+        assert_eq!(n("../../x"), Path::new("../../x"));
+    }
+
     use super::*;
 
     fn load_str(src: &str) -> Loaded {

@@ -27,7 +27,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use super::{Lines, Options, squash_spaces};
 use crate::Outcome;
@@ -355,22 +355,6 @@ fn unregistered(id: &'static str, severity: Severity) -> ReportingDescriptor {
     }
 }
 
-/// Lexically normalises a path (no filesystem access: the file may be gone or be stdin).
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 /// Percent-encodes what may not appear in a URI path (RFC 3986 `pchar` plus `/`).
 fn encode_uri_path(path: &str) -> String {
@@ -391,7 +375,7 @@ fn artifact(file: &str, root: &Path) -> Option<ArtifactLocation> {
     if file.starts_with('<') {
         return None;
     }
-    let path = normalise(&root.join(file));
+    let path = crate::load::normalise_path(&root.join(file));
     match path.strip_prefix(root) {
         Ok(rel) => Some(ArtifactLocation {
             uri: encode_uri_path(&rel.to_string_lossy().replace('\\', "/")),
@@ -530,7 +514,7 @@ pub fn write(outcome: &Outcome, out: &mut dyn Write, opts: &Options) -> io::Resu
         Some(r) => r.clone(),
         None => std::env::current_dir()?,
     };
-    let root = normalise(&root);
+    let root = crate::load::normalise_path(&root);
     let mut lines = Lines::new(&outcome.sources);
     let mut driver_rules: Vec<ReportingDescriptor> =
         rules::ALL.iter().map(|r| descriptor(r)).collect();
