@@ -402,6 +402,16 @@ impl Series {
             .map(|i| self.points[i].1)
     }
 
+    /// The mean of the values at times within `[from, to]` (0 when there are none).
+    pub fn mean_in(&self, from: f64, to: f64) -> f64 {
+        let (sum, n) = self
+            .points
+            .iter()
+            .filter(|(t, _)| *t >= from && *t <= to)
+            .fold((0.0, 0usize), |(sum, n), p| (sum + p.1, n + 1));
+        sum / n.max(1) as f64
+    }
+
     /// The last value (instant results have exactly one).
     pub fn last(&self) -> Option<f64> {
         self.points.last().map(|p| p.1)
@@ -510,6 +520,17 @@ pub use crate::time::days_from_civil;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_within_a_span() {
+        let s = Series {
+            labels: BTreeMap::new(),
+            points: vec![(0.0, 1.0), (60.0, 3.0), (120.0, 5.0), (180.0, 100.0)],
+        };
+        assert_eq!(s.mean_in(60.0, 120.0), 4.0);
+        assert_eq!(s.mean_in(0.0, 180.0), 27.25);
+        assert_eq!(s.mean_in(500.0, 600.0), 0.0);
+    }
 
     #[test]
     fn runs_break_on_gaps_and_false_points() {

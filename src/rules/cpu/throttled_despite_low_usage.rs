@@ -133,15 +133,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
         else {
             continue;
         };
-        let in_run = |s: &runtime::Series| -> Vec<f64> {
-            s.points
-                .iter()
-                .filter(|(ts, _)| *ts >= from && *ts <= to)
-                .map(|p| p.1)
-                .collect()
-        };
-        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let (th, ut) = (mean(in_run(t)), mean(in_run(u)));
+        let (th, ut) = (t.mean_in(from, to), u.mean_in(from, to));
         let kernel = join.node_of(ns, pod).and_then(|node| {
             let (k, os) = kernels.get(node)?;
             (cfs_bug(k, os) == Some(true)).then(|| (node.to_owned(), (*k).to_owned()))

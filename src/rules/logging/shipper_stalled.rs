@@ -138,17 +138,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
         });
         let (subject, who) = subject_of(k);
         if let Some((from, to, d)) = longest(&reading, rt.step).filter(|l| l.2 >= p.min_duration) {
-            let read = i
-                .map(|i| {
-                    let v: Vec<f64> = i
-                        .points
-                        .iter()
-                        .filter(|(t, _)| *t >= from && *t <= to)
-                        .map(|p| p.1)
-                        .collect();
-                    v.iter().sum::<f64>() / v.len().max(1) as f64
-                })
-                .unwrap_or(0.0);
+            let read = i.map_or(0.0, |i| i.mean_in(from, to));
             join.report(
                 out,
                 &subject,

@@ -4,7 +4,7 @@
 use crate::config;
 use crate::rules::metrics::{Joiner, Subject, node_name, pct, span};
 use crate::rules::{Context, Meta, Needs, Rule, Severity, Sink};
-use crate::runtime::{self, Series, longest, minutes, runs};
+use crate::runtime::{self, longest, minutes, runs};
 use crate::stories::Story;
 
 pub static RULE: Rule = Rule {
@@ -73,16 +73,6 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
     check_with(cx, out, &params);
 }
 
-fn mean_in(s: &Series, from: f64, to: f64) -> f64 {
-    let v: Vec<f64> = s
-        .points
-        .iter()
-        .filter(|(t, _)| *t >= from && *t <= to)
-        .map(|p| p.1)
-        .collect();
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
-
 pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
     let Some(rt) = cx.metrics else { return };
     let ratio = match rt.get(&runtime::TCP_RETRANSMIT_RATIO) {
@@ -104,7 +94,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
             None,
             format!(
                 "retransmitted {} of its TCP segments for {} ({}); a healthy network stays under 0.1%",
-                pct(mean_in(s, from, to)),
+                pct(s.mean_in(from, to)),
                 minutes(d),
                 span(from, to)
             ),
@@ -122,7 +112,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
                 None,
                 format!(
                     "conntrack insert failures ({:.2}/s) for {} ({}): connections are being dropped by the SNAT/DNAT race",
-                    mean_in(s, from, to),
+                    s.mean_in(from, to),
                     minutes(d),
                     span(from, to)
                 ),
@@ -138,7 +128,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
                 None,
                 format!(
                     "conntrack table {} full for {} ({}): new connections are dropped when it fills",
-                    pct(mean_in(s, from, to)),
+                    pct(s.mean_in(from, to)),
                     minutes(d),
                     span(from, to)
                 ),
