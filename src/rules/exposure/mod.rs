@@ -13,3 +13,19 @@ pub const READS_PARAMS: &[&str] = &[
     "exposure.public-dashboard",
     "exposure.public-load-balancer",
 ];
+
+/// Test params with extra admin-UI image globs and private CIDRs.
+#[cfg(test)]
+pub(crate) fn test_params(images: &[&str], cidrs: &[&str]) -> crate::config::Params {
+    use crate::config::{Cidr, ExposureParams, Glob, Params};
+    Params {
+        exposure: ExposureParams {
+            admin_ui_images: images.iter().map(|g| Glob::name(g)).collect(),
+            private_cidrs: cidrs
+                .iter()
+                .map(|c| Cidr::parse(c).expect("test CIDR"))
+                .collect(),
+        },
+        ..Params::default()
+    }
+}

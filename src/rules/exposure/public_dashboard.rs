@@ -161,7 +161,7 @@ fn lower(s: Severity) -> Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Cidr, ExposureParams, Glob, Params};
+    use crate::rules::exposure::test_params as params;
     use crate::rules::{check as run, check_with};
 
     const APP: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ui, namespace: ops}\nspec:\n  selector: {matchLabels: {app: ui}}\n  template:\n    metadata: {labels: {app: ui}}\n    spec:\n      containers:\n      - name: c\n        image: IMAGE\n        args: [ARGS]\n";
@@ -370,19 +370,6 @@ mod tests {
         let other =
             "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: NodePort\n";
         assert!(run(&RULE, other).is_empty());
-    }
-
-    fn params(images: &[&str], cidrs: &[&str]) -> Params {
-        Params {
-            exposure: ExposureParams {
-                admin_ui_images: images.iter().map(|g| Glob::name(g)).collect(),
-                private_cidrs: cidrs
-                    .iter()
-                    .map(|c| Cidr::parse(c).expect("test CIDR"))
-                    .collect(),
-            },
-            ..Params::default()
-        }
     }
 
     #[test]

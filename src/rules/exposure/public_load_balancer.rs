@@ -76,7 +76,7 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Cidr, ExposureParams, Glob, Params};
+    use crate::rules::exposure::test_params as params;
     use crate::rules::{check as run, check_with};
 
     fn fire(extra_meta: &str, spec: &str) -> Vec<String> {
@@ -167,16 +167,6 @@ mod tests {
 
     #[test]
     fn configured_private_addresses_and_admin_uis_are_honoured() {
-        let params = |images: &[&str], cidrs: &[&str]| Params {
-            exposure: ExposureParams {
-                admin_ui_images: images.iter().map(|g| Glob::name(g)).collect(),
-                private_cidrs: cidrs
-                    .iter()
-                    .map(|c| Cidr::parse(c).expect("test CIDR"))
-                    .collect(),
-            },
-            ..Params::default()
-        };
         // A live address in the company's own range, unreachable from the internet.
         let y = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer, selector: {app: s}}\nstatus: {loadBalancer: {ingress: [{ip: 192.0.2.10}]}}\n";
         assert_eq!(run(&RULE, y).len(), 1);
