@@ -160,6 +160,16 @@ pub enum ReplicaSource {
     Default,
 }
 
+impl ReplicaSource {
+    /// What to say after a replica count in a message: where it came from, when not the spec.
+    pub fn note(self) -> &'static str {
+        match self {
+            ReplicaSource::Hpa => " (HPA minReplicas)",
+            ReplicaSource::Spec | ReplicaSource::Default => "",
+        }
+    }
+}
+
 /// Objects indexed for rules: workloads by namespace, Services, PDBs and HPAs.
 pub struct Index<'a> {
     pub objects: &'a [Object],

@@ -101,10 +101,7 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
         if replicas < 2 {
             continue;
         }
-        let from = match source {
-            crate::model::ReplicaSource::Hpa => " (HPA minReplicas)",
-            _ => "",
-        };
+        let from = source.note();
         let at = w.object.spec().get("replicas");
         let pdbs = cx.index.pdbs_for(w);
         if pdbs.is_empty() {

@@ -117,10 +117,7 @@ fn check(cx: &Context<'_>, out: &mut Sink) {
         if replicas < 2 {
             continue;
         }
-        let from = match source {
-            crate::model::ReplicaSource::Hpa => " (HPA minReplicas)",
-            _ => "",
-        };
+        let from = source.note();
         let at = w.object.spec().get("replicas").or(Some(w.pod_spec));
         match spread_of(w) {
             Spread::Hard => {}
