@@ -20,19 +20,6 @@ const TARGET_OBJECTS: usize = 50_000;
 /// One object in this many is changed on the after side.
 const CHANGE_EVERY: usize = 100;
 
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// A YAML emitter for the bench data: block style, every string double-quoted with JSON
 /// escapes (valid YAML), so the after side is real YAML the loader parses like any manifest.
 fn emit(node: &Node, indent: usize, out: &mut String) {
@@ -185,12 +172,12 @@ fn main() {
     let _ = hindsight::load::load(&before);
     let _ = hindsight::load::load(&after);
 
-    let cpu0 = cpu_seconds();
+    let cpu0 = common::cpu_seconds();
     let t0 = Instant::now();
     let a = hindsight::scan(&before, &hindsight::config::Config::default());
     let b = hindsight::scan(&after, &hindsight::config::Config::default());
     let scans_wall = t0.elapsed().as_secs_f64();
-    let scans_cpu = cpu_seconds() - cpu0;
+    let scans_cpu = common::cpu_seconds() - cpu0;
     println!(
         "two scans: wall {scans_wall:.3} s  cpu {scans_cpu:.2} s  ({} + {} objects, {} + {} findings)",
         a.objects,
@@ -200,7 +187,7 @@ fn main() {
     );
     drop((a, b));
 
-    let cpu0 = cpu_seconds();
+    let cpu0 = common::cpu_seconds();
     let t0 = Instant::now();
     let (lb, la) = rayon::join(
         || hindsight::load::load(&before),
@@ -209,7 +196,7 @@ fn main() {
     let t_load = t0.elapsed().as_secs_f64();
     let d = hindsight::diff::diff(lb, la);
     let diff_wall = t0.elapsed().as_secs_f64();
-    let diff_cpu = cpu_seconds() - cpu0;
+    let diff_cpu = common::cpu_seconds() - cpu0;
     println!(
         "diff:      wall {diff_wall:.3} s (load {t_load:.3} s)  cpu {diff_cpu:.2} s  ({} changed, {} added, {} removed, {} unchanged, {} risks, {} new, {} resolved, {} errors)",
         d.changes.changed.len(),

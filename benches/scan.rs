@@ -15,20 +15,6 @@ use hindsight::load::load_bytes;
 
 const TARGET_OBJECTS: usize = 50_000;
 
-fn cpu_seconds() -> f64 {
-    // utime + stime of this process, from /proc/self/stat (fields 14 and 15, in clock ticks).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -44,7 +30,7 @@ fn run(label: &str, paths: &[PathBuf]) {
         .map(|p| hindsight::load::Input::Path(p.clone()))
         .collect();
     let bytes: u64 = paths.iter().map(|p| dir_size(p)).sum();
-    let cpu0 = cpu_seconds();
+    let cpu0 = common::cpu_seconds();
     let t0 = Instant::now();
     let loaded = hindsight::load::load(&inputs);
     let t_load = t0.elapsed().as_secs_f64();
@@ -55,7 +41,7 @@ fn run(label: &str, paths: &[PathBuf]) {
         &hindsight::config::Config::default(),
     );
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = common::cpu_seconds() - cpu0;
     println!(
         "{label:<6} {objects:>7} objects {:>7.1} MB  wall {wall:>6.3} s (load {t_load:.3} s)  cpu {cpu:>6.2} s \
          ({:.1} us/object)  {:>8.0} objects/cpu-s  {:>6.1} MB/cpu-s  {} findings  {} errors  peak RSS {:.0} MB",

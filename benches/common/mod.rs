@@ -1,5 +1,5 @@
-//! What the benchmarks share: finding the real-world corpus beside the checkout and listing
-//! its manifest files in a stable order.
+//! What the benchmarks share: finding the real-world corpus beside the checkout, listing its
+//! manifest files in a stable order, and this process's CPU time.
 
 use std::path::{Path, PathBuf};
 
@@ -32,4 +32,18 @@ pub fn files(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// utime + stime of this process, from /proc/self/stat (fields 14 and 15, in clock ticks).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
