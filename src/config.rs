@@ -906,7 +906,6 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .map(|(_, c)| c)
 }
 
-
 impl Config {
     /// Whether the rule `id` runs under this config.
     pub fn rule_enabled(&self, id: &str) -> bool {

@@ -342,3 +342,51 @@ fn bad_context_and_unreachable_server_are_clear_errors() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("add --cluster"), "{}", run.stderr);
 }
+
+/// EKS, GKE and AKS authenticate through exec credential plugins: kube-rs runs the command from
+/// the kubeconfig and sends the token it prints.
+#[test]
+fn exec_credential_plugins_supply_the_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugin = dir.path().join("credential-plugin");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\necho '{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-token\"}}'\n",
+    )
+    .expect("write plugin");
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{}\n\
+             contexts:\n- name: eks\n  context: {{cluster: fake, user: aws}}\ncurrent-context: eks\n\
+             users:\n- name: aws\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      \
+             command: {}\n      interactiveMode: Never\n",
+            api.port,
+            plugin.display()
+        ),
+    )
+    .expect("write kubeconfig");
+    let run = hindsight(&config, &["scan", "--cluster", "-f", "json"]);
+    assert_eq!(
+        run.code, 2,
+        "partial picture (cronjobs are forbidden): {}",
+        run.stderr
+    );
+    assert!(
+        run.report["summary"]["objects"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        run.stderr
+    );
+    let requests = api.requests.lock().expect("log").clone();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|(_, auth)| auth.as_deref() == Some("Bearer exec-token")),
+        "{requests:?}"
+    );
+}

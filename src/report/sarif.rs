@@ -355,7 +355,6 @@ fn unregistered(id: &'static str, severity: Severity) -> ReportingDescriptor {
     }
 }
 
-
 /// Percent-encodes what may not appear in a URI path (RFC 3986 `pchar` plus `/`).
 fn encode_uri_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
