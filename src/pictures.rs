@@ -13,7 +13,7 @@
 //! kernel table and pod → workload join), never a verdict of their own; at most
 //! [`MAX_WORKLOADS`] charts of each kind.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::model::cluster::{self, Owners};
 use crate::model::{Index, kernel};
@@ -134,15 +134,16 @@ fn colocated(index: &Index<'_>, findings: &[Finding]) -> Vec<Chart> {
             let counts = per_node.get(&(kind.to_owned(), ns.to_owned(), name.to_owned()))?;
             let most = counts.values().copied().max().unwrap_or(0);
             let total: usize = counts.values().sum();
-            let mut bars: Vec<Bar> = counts
-                .iter()
-                .map(|(node, &n)| Bar {
-                    label: node.clone(),
-                    value: n as f64,
-                    highlight: n == most,
-                })
-                .collect();
-            bars.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label)));
+            let bars = by_value(
+                counts
+                    .iter()
+                    .map(|(node, &n)| Bar {
+                        label: node.clone(),
+                        value: n as f64,
+                        highlight: n == most,
+                    })
+                    .collect(),
+            );
             Some(Chart::Bar(BarChart {
                 title: format!("{kind} {ns}/{name}: ready replicas per node"),
                 caption: format!(
@@ -171,25 +172,21 @@ fn kernels(index: &Index<'_>) -> Option<Chart> {
             .or_insert((0, kernel::judge(version, os).status));
         entry.0 += 1;
     }
-    let affected: BTreeSet<&str> = counts
-        .iter()
-        .filter(|(_, (_, s))| *s == kernel::Status::Affected)
-        .map(|(v, _)| *v)
-        .collect();
-    if affected.is_empty() {
+    let bars = by_value(
+        counts
+            .iter()
+            .map(|(version, &(n, status))| Bar {
+                label: (*version).to_owned(),
+                value: n as f64,
+                highlight: status == kernel::Status::Affected,
+            })
+            .collect(),
+    );
+    let on_affected: f64 = bars.iter().filter(|b| b.highlight).map(|b| b.value).sum();
+    if on_affected == 0.0 {
         return None;
     }
-    let on_affected: usize = affected.iter().map(|v| counts[v].0).sum();
-    let total: usize = counts.values().map(|(n, _)| n).sum();
-    let mut bars: Vec<Bar> = counts
-        .iter()
-        .map(|(version, &(n, status))| Bar {
-            label: (*version).to_owned(),
-            value: n as f64,
-            highlight: status == kernel::Status::Affected,
-        })
-        .collect();
-    bars.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label)));
+    let total: f64 = bars.iter().map(|b| b.value).sum();
     Some(Chart::Bar(BarChart {
         title: "Nodes per kernel version".into(),
         caption: format!(
@@ -198,6 +195,12 @@ fn kernels(index: &Index<'_>) -> Option<Chart> {
         unit: "nodes".into(),
         bars,
     }))
+}
+
+/// Bars largest first, ties by label.
+fn by_value(mut bars: Vec<Bar>) -> Vec<Bar> {
+    bars.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label)));
+    bars
 }
 
 #[cfg(test)]
