@@ -492,12 +492,13 @@ pub fn runs(points: &[(f64, f64)], step: f64, holds: impl Fn(f64, f64) -> bool) 
     out
 }
 
-/// The longest run as `(first, last, last - first)` in seconds: a condition seen at 16
-/// consecutive one-minute points has held for 15 minutes.
-pub fn longest(runs: &[(f64, f64)], _step: f64) -> Option<(f64, f64, f64)> {
+/// The longest run as `(first, last, last - first)` in seconds, when it held for at least
+/// `min_duration`: a condition seen at 16 consecutive one-minute points has held for 15 minutes.
+pub fn longest(runs: &[(f64, f64)], min_duration: f64) -> Option<(f64, f64, f64)> {
     runs.iter()
         .map(|&(a, b)| (a, b, b - a))
         .max_by(|x, y| x.2.total_cmp(&y.2))
+        .filter(|l| l.2 >= min_duration)
 }
 
 /// Formats a duration in seconds as `25m` or `2h05m`.
@@ -544,6 +545,8 @@ mod tests {
         let r = runs(&pts, 60.0, |_, v| v > 0.5);
         assert_eq!(r, vec![(0.0, 60.0), (180.0, 180.0), (300.0, 300.0)]);
         assert_eq!(longest(&r, 60.0), Some((0.0, 60.0, 60.0)));
+        // Shorter than the minimum: no run counts.
+        assert_eq!(longest(&r, 61.0), None);
     }
 
     #[test]

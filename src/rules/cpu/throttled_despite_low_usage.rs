@@ -129,8 +129,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
         let r = runs(&t.points, rt.step, |ts, ratio| {
             ratio > p.throttled_ratio && u.at(ts).is_some_and(|v| v < p.max_utilisation)
         });
-        let Some((from, to, duration)) = longest(&r, rt.step).filter(|l| l.2 >= p.min_duration)
-        else {
+        let Some((from, to, duration)) = longest(&r, p.min_duration) else {
             continue;
         };
         let (th, ut) = (t.mean_in(from, to), u.mean_in(from, to));

@@ -137,7 +137,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
                 && others(t).is_some_and(|m| m > p.flat)
         });
         let (subject, who) = subject_of(k);
-        if let Some((from, to, d)) = longest(&reading, rt.step).filter(|l| l.2 >= p.min_duration) {
+        if let Some((from, to, d)) = longest(&reading, p.min_duration) {
             let read = i.map_or(0.0, |i| i.mean_in(from, to));
             join.report(
                 out,
@@ -149,9 +149,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
                     span(from, to)
                 ),
             );
-        } else if let Some((from, to, d)) =
-            longest(&silent, rt.step).filter(|l| l.2 >= p.min_duration)
-        {
+        } else if let Some((from, to, d)) = longest(&silent, p.min_duration) {
             let m = others(from).unwrap_or(0.0);
             join.report(
                 out,

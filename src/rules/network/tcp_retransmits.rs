@@ -83,11 +83,11 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
     for s in ratio {
         let node = node_name(s);
         let over = runs(&s.points, rt.step, |_, v| v > p.ratio);
-        let Some((from, to, d)) = longest(&over, rt.step).filter(|l| l.2 >= p.min_duration) else {
+        let Some((from, to, d)) = longest(&over, p.min_duration) else {
             continue;
         };
         let high = runs(&s.points, rt.step, |_, v| v > p.high_ratio);
-        let is_high = longest(&high, rt.step).is_some_and(|l| l.2 >= p.min_duration);
+        let is_high = longest(&high, p.min_duration).is_some();
         let f = join.report(
             out,
             &Subject::node(&node),
@@ -105,7 +105,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
     }
     for s in rt.optional(&runtime::CONNTRACK_INSERT_FAILED) {
         let r = runs(&s.points, rt.step, |_, v| v > 0.0);
-        if let Some((from, to, d)) = longest(&r, rt.step).filter(|l| l.2 >= p.min_duration) {
+        if let Some((from, to, d)) = longest(&r, p.min_duration) {
             join.report(
                 out,
                 &Subject::node(&node_name(s)),
@@ -121,7 +121,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
     }
     for s in rt.optional(&runtime::CONNTRACK_FILL) {
         let r = runs(&s.points, rt.step, |_, v| v > p.conntrack_fill);
-        if let Some((from, to, d)) = longest(&r, rt.step).filter(|l| l.2 >= p.min_duration) {
+        if let Some((from, to, d)) = longest(&r, p.min_duration) {
             join.report(
                 out,
                 &Subject::node(&node_name(s)),

@@ -97,8 +97,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
     for node in busy {
         let name = node_name(node);
         let r = runs(&node.points, rt.step, |_, v| v > p.busy);
-        let Some((from, to, duration)) = longest(&r, rt.step).filter(|l| l.2 >= p.min_duration)
-        else {
+        let Some((from, to, duration)) = longest(&r, p.min_duration) else {
             continue;
         };
         // Pods on this node during the saturated run, from metrics and from loaded Pods.

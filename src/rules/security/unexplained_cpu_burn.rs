@@ -109,7 +109,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
         ran = true;
         for s in *unmanaged {
             let r = runs(&s.points, rt.step, |_, v| v > p.unmanaged_cores);
-            let Some((from, to, d)) = longest(&r, rt.step).filter(|l| l.2 >= p.min_duration) else {
+            let Some((from, to, d)) = longest(&r, p.min_duration) else {
                 continue;
             };
             let node = node_name(s);
@@ -184,7 +184,7 @@ fn jumps(
             })
             .collect();
         let r = runs(&share, rt.step, |_, v| v >= p.nodes_fraction);
-        let Some((from, to, d)) = longest(&r, rt.step).filter(|l| l.2 >= p.min_duration) else {
+        let Some((from, to, d)) = longest(&r, p.min_duration) else {
             continue;
         };
         let hit: Vec<&(&Series, f64)> = pods.iter().filter(|(s, b)| jumped(s, *b, to)).collect();
@@ -256,7 +256,7 @@ fn unaccounted(
         })
         .collect();
     let r = runs(&wide, rt.step, |_, share| share >= p.nodes_fraction);
-    let Some((from, to, d)) = longest(&r, rt.step).filter(|l| l.2 >= p.min_duration) else {
+    let Some((from, to, d)) = longest(&r, p.min_duration) else {
         return;
     };
     let total = frac.len();

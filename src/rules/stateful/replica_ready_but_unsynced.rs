@@ -79,8 +79,7 @@ pub fn check_with(cx: &Context<'_>, out: &mut Sink, p: &Params) {
         let overlap = runs(&grid, rt.step, |t, _| {
             bad(t) && r.at(t).is_some_and(|v| v >= 1.0)
         });
-        let Some((from, to, d)) = longest(&overlap, rt.step).filter(|x| x.2 >= p.min_duration)
-        else {
+        let Some((from, to, d)) = longest(&overlap, p.min_duration) else {
             continue;
         };
         let why = if s.and_then(|s| s.at(from)).is_some_and(|v| v >= 1.0) {
