@@ -233,11 +233,16 @@ fn related<'s>(snapshot: Option<&'s Snapshot>, namespace: Option<&str>) -> Vec<&
     let Some(snapshot) = snapshot else {
         return Vec::new();
     };
-    let mut out: Vec<&Object> = snapshot.cluster_scoped.iter().collect();
-    if let Some(objects) = snapshot.by_namespace.get(namespace.unwrap_or("default")) {
-        out.extend(objects.iter());
-    }
-    out
+    let in_namespace = snapshot
+        .by_namespace
+        .get(namespace.unwrap_or("default"))
+        .map_or(&[][..], Vec::as_slice);
+    snapshot
+        .cluster_scoped
+        .iter()
+        .chain(in_namespace)
+        .map(|&i| &snapshot.all[i])
+        .collect()
 }
 
 fn same_object(a: &Object, b: &Object) -> bool {

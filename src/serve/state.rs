@@ -94,9 +94,11 @@ impl SnapshotProvider for ClusterProvider {
 /// Objects grouped the way admission reads them: by namespace, plus cluster-scoped ones.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub by_namespace: HashMap<String, Vec<Object>>,
-    pub cluster_scoped: Vec<Object>,
-    /// Every object, in read order, for the audit.
+    /// Indices into `all` of each namespace's objects.
+    pub by_namespace: HashMap<String, Vec<usize>>,
+    /// Indices into `all` of the cluster-scoped kinds rules relate to.
+    pub cluster_scoped: Vec<usize>,
+    /// Every object, in read order, for the audit (held once; the maps index into it).
     pub all: Vec<Object>,
     pub loaded_at: Option<SystemTime>,
     pub source: String,
@@ -113,16 +115,16 @@ impl Snapshot {
     ];
 
     pub fn new(objects: Vec<Object>, source: String) -> Snapshot {
-        let mut by_namespace: HashMap<String, Vec<Object>> = HashMap::new();
+        let mut by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
         let mut cluster_scoped = Vec::new();
-        for object in &objects {
+        for (i, object) in objects.iter().enumerate() {
             if Self::CLUSTER_SCOPED.contains(&object.kind.as_str()) {
-                cluster_scoped.push(object.clone());
+                cluster_scoped.push(i);
             } else {
                 by_namespace
                     .entry(object.namespace_or_default().to_owned())
                     .or_default()
-                    .push(object.clone());
+                    .push(i);
             }
         }
         Snapshot {
