@@ -260,40 +260,62 @@ struct Case {
     spec: &'static str,
 }
 
+/// A scenario in which `rule` must stay quiet.
+const fn quiet(name: &'static str, rule: &'static str, spec: &'static str) -> Case {
+    Case {
+        name,
+        rule,
+        fires: false,
+        on: "",
+        spec,
+    }
+}
+
+/// A scenario in which `rule` must fire on `on` (`Kind name`).
+const fn fires_on(
+    name: &'static str,
+    rule: &'static str,
+    on: &'static str,
+    spec: &'static str,
+) -> Case {
+    Case {
+        name,
+        rule,
+        fires: true,
+        on,
+        spec,
+    }
+}
+
 /// Scenarios where a rule must stay quiet (each rule's `example` is its firing scenario), and
 /// a few more firing shapes.
 const CASES: &[Case] = &[
-    Case {
-        name: "container honestly at its limit is throttled but not reported",
-        rule: "cpu.throttled-despite-low-usage",
-        fires: false,
-        on: "",
-        spec: r#"
+    quiet(
+        "container honestly at its limit is throttled but not reported",
+        "cpu.throttled-despite-low-usage",
+        r#"
 container_cpu_cfs_periods_total{namespace="shop",pod="batch-0",container="app"} rate 10
 container_cpu_cfs_throttled_periods_total{namespace="shop",pod="batch-0",container="app"} rate 6
 container_cpu_usage_seconds_total{namespace="shop",pod="batch-0",container="app"} rate 1.9
 kube_pod_container_resource_limits{namespace="shop",pod="batch-0",container="app",resource="cpu",unit="core"} gauge 2
 "#,
-    },
-    Case {
-        name: "throttling judged from cAdvisor's quota when kube-state-metrics is absent",
-        rule: "cpu.throttled-despite-low-usage",
-        fires: true,
-        on: "Pod api-0",
-        spec: r#"
+    ),
+    fires_on(
+        "throttling judged from cAdvisor's quota when kube-state-metrics is absent",
+        "cpu.throttled-despite-low-usage",
+        "Pod api-0",
+        r#"
 container_cpu_cfs_periods_total{namespace="shop",pod="api-0",container="app"} rate 10
 container_cpu_cfs_throttled_periods_total{namespace="shop",pod="api-0",container="app"} rate 4
 container_cpu_usage_seconds_total{namespace="shop",pod="api-0",container="app"} rate 0.2
 container_spec_cpu_quota{namespace="shop",pod="api-0",container="app"} gauge 100000
 container_spec_cpu_period{namespace="shop",pod="api-0",container="app"} gauge 100000
 "#,
-    },
-    Case {
-        name: "busy but healthy: saturated node with one replica of each workload",
-        rule: "node.cpu-saturated-colocated",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "busy but healthy: saturated node with one replica of each workload",
+        "node.cpu-saturated-colocated",
+        r#"
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="idle"} rate 0.01
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="user"} rate 0.99
 node_uname_info{instance="10.0.0.7:9100",nodename="node-a"} gauge 1
@@ -301,26 +323,22 @@ kube_pod_info{namespace="web",pod="api-7d9f8-aaaaa",node="node-a",created_by_kin
 kube_pod_info{namespace="web",pod="api-7d9f8-bbbbb",node="node-b",created_by_kind="ReplicaSet",created_by_name="api-7d9f8"} gauge 1
 kube_pod_info{namespace="web",pod="worker-6c5d4-ccccc",node="node-a",created_by_kind="ReplicaSet",created_by_name="worker-6c5d4"} gauge 1
 "#,
-    },
-    Case {
-        name: "two replicas on one node that is busy but not saturated",
-        rule: "node.cpu-saturated-colocated",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "two replicas on one node that is busy but not saturated",
+        "node.cpu-saturated-colocated",
+        r#"
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="idle"} rate 0.2
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="user"} rate 0.8
 node_uname_info{instance="10.0.0.7:9100",nodename="node-a"} gauge 1
 kube_pod_info{namespace="web",pod="api-7d9f8-aaaaa",node="node-a",created_by_kind="ReplicaSet",created_by_name="api-7d9f8"} gauge 1
 kube_pod_info{namespace="web",pod="api-7d9f8-bbbbb",node="node-a",created_by_kind="ReplicaSet",created_by_name="api-7d9f8"} gauge 1
 "#,
-    },
-    Case {
-        name: "quiet night: every shipper's input and output flat",
-        rule: "logging.shipper-stalled",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "quiet night: every shipper's input and output flat",
+        "logging.shipper-stalled",
+        r#"
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="tail.0"} rate 0
 fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="es.0"} rate 0
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-bbbbb",name="tail.0"} rate 0
@@ -328,35 +346,30 @@ fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-bbbbb",n
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-ccccc",name="tail.0"} rate 0
 fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-ccccc",name="es.0"} rate 0
 "#,
-    },
-    Case {
-        name: "every shipper flowing",
-        rule: "logging.shipper-stalled",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "every shipper flowing",
+        "logging.shipper-stalled",
+        r#"
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="tail.0"} rate 40
 fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="es.0"} rate 40
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-bbbbb",name="tail.0"} rate 3
 fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-bbbbb",name="es.0"} rate 3
 "#,
-    },
-    Case {
-        name: "shipper reading but not delivering",
-        rule: "logging.shipper-stalled",
-        fires: true,
-        on: "Pod fluent-bit-aaaaa",
-        spec: r#"
+    ),
+    fires_on(
+        "shipper reading but not delivering",
+        "logging.shipper-stalled",
+        "Pod fluent-bit-aaaaa",
+        r#"
 fluentbit_input_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="tail.0"} rate 40
 fluentbit_output_proc_records_total{namespace="logging",pod="fluent-bit-aaaaa",name="es.0"} rate 0
 "#,
-    },
-    Case {
-        name: "busy nodes whose pods account for the CPU",
-        rule: "security.unexplained-cpu-burn",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "busy nodes whose pods account for the CPU",
+        "security.unexplained-cpu-burn",
+        r#"
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="idle"} rate 0.05
 node_cpu_seconds_total{instance="10.0.0.7:9100",cpu="0",mode="user"} rate 0.95
 node_uname_info{instance="10.0.0.7:9100",nodename="node-a"} gauge 1
@@ -369,105 +382,91 @@ container_cpu_usage_seconds_total{namespace="web",pod="api-1",container="app"} r
 kube_pod_info{namespace="web",pod="api-1",node="node-b",created_by_kind="StatefulSet",created_by_name="api"} gauge 1
 container_cpu_usage_seconds_total{id="/kubepods/burstable/pod1/abc",namespace="",pod=""} rate 0.9
 "#,
-    },
-    Case {
-        name: "a container started behind the kubelet's back",
-        rule: "security.unexplained-cpu-burn",
-        fires: true,
-        on: "Node node-a",
-        spec: r#"
+    ),
+    fires_on(
+        "a container started behind the kubelet's back",
+        "security.unexplained-cpu-burn",
+        "Node node-a",
+        r#"
 container_cpu_usage_seconds_total{id="/docker/4f1e2d3c",image="xmrig/xmrig:latest",name="gcc",namespace="",pod="",node="node-a"} rate 3.5
 "#,
-    },
-    Case {
-        name: "a DaemonSet's pods jump far above their own baseline on every node",
-        rule: "security.unexplained-cpu-burn",
-        fires: true,
-        on: "DaemonSet log-agent",
-        spec: r#"
+    ),
+    fires_on(
+        "a DaemonSet's pods jump far above their own baseline on every node",
+        "security.unexplained-cpu-burn",
+        "DaemonSet log-agent",
+        r#"
 container_cpu_usage_seconds_total{namespace="burn",pod="log-agent-aaaaa",container="agent"} rate 0.05->0.95
 container_cpu_usage_seconds_total{namespace="burn",pod="log-agent-bbbbb",container="agent"} rate 0.04->0.97
 kube_pod_info{namespace="burn",pod="log-agent-aaaaa",node="node-a",created_by_kind="DaemonSet",created_by_name="log-agent"} gauge 1
 kube_pod_info{namespace="burn",pod="log-agent-bbbbb",node="node-b",created_by_kind="DaemonSet",created_by_name="log-agent"} gauge 1
 "#,
-    },
-    Case {
-        name: "a DaemonSet busy as usual",
-        rule: "security.unexplained-cpu-burn",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "a DaemonSet busy as usual",
+        "security.unexplained-cpu-burn",
+        r#"
 container_cpu_usage_seconds_total{namespace="calm",pod="log-agent-aaaaa",container="agent"} rate 0.9
 container_cpu_usage_seconds_total{namespace="calm",pod="log-agent-bbbbb",container="agent"} rate 0.95
 kube_pod_info{namespace="calm",pod="log-agent-aaaaa",node="node-a",created_by_kind="DaemonSet",created_by_name="log-agent"} gauge 1
 kube_pod_info{namespace="calm",pod="log-agent-bbbbb",node="node-b",created_by_kind="DaemonSet",created_by_name="log-agent"} gauge 1
 "#,
-    },
-    Case {
-        name: "healthy network",
-        rule: "network.tcp-retransmits",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "healthy network",
+        "network.tcp-retransmits",
+        r#"
 node_netstat_Tcp_OutSegs{instance="10.0.0.7:9100"} rate 2000
 node_netstat_Tcp_RetransSegs{instance="10.0.0.7:9100"} rate 1
 node_uname_info{instance="10.0.0.7:9100",nodename="node-a"} gauge 1
 node_nf_conntrack_stat_insert_failed{instance="10.0.0.7:9100"} rate 0
 "#,
-    },
-    Case {
-        name: "conntrack insert failures",
-        rule: "network.tcp-retransmits",
-        fires: true,
-        on: "Node node-a",
-        spec: r#"
+    ),
+    fires_on(
+        "conntrack insert failures",
+        "network.tcp-retransmits",
+        "Node node-a",
+        r#"
 node_netstat_Tcp_OutSegs{instance="10.0.0.7:9100"} rate 2000
 node_netstat_Tcp_RetransSegs{instance="10.0.0.7:9100"} rate 1
 node_uname_info{instance="10.0.0.7:9100",nodename="node-a"} gauge 1
 node_nf_conntrack_stat_insert_failed{instance="10.0.0.7:9100"} rate 2
 "#,
-    },
-    Case {
-        name: "replica in sync and ready",
-        rule: "stateful.replica-ready-but-unsynced",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "replica in sync and ready",
+        "stateful.replica-ready-but-unsynced",
+        r#"
 redis_master_link_up{namespace="db",pod="rfr-redis-1",master_host="10.0.1.5",master_port="6379"} gauge 1
 redis_master_sync_in_progress{namespace="db",pod="rfr-redis-1",master_host="10.0.1.5",master_port="6379"} gauge 0
 kube_pod_status_ready{namespace="db",pod="rfr-redis-1",condition="true"} gauge 1
 "#,
-    },
-    Case {
-        name: "syncing replica correctly kept not ready",
-        rule: "stateful.replica-ready-but-unsynced",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "syncing replica correctly kept not ready",
+        "stateful.replica-ready-but-unsynced",
+        r#"
 redis_master_link_up{namespace="db",pod="rfr-redis-1",master_host="10.0.1.5",master_port="6379"} gauge 0
 redis_master_sync_in_progress{namespace="db",pod="rfr-redis-1",master_host="10.0.1.5",master_port="6379"} gauge 1
 kube_pod_status_ready{namespace="db",pod="rfr-redis-1",condition="true"} gauge 0
 "#,
-    },
-    Case {
-        name: "no OOM kills",
-        rule: "memory.oom-kills",
-        fires: false,
-        on: "",
-        spec: r#"
+    ),
+    quiet(
+        "no OOM kills",
+        "memory.oom-kills",
+        r#"
 container_oom_events_total{namespace="shop",pod="worker-5c6d7-q8r9s",container="worker"} rate 0
 "#,
-    },
-    Case {
-        name: "OOM kills seen by kube-state-metrics only",
-        rule: "memory.oom-kills",
-        fires: true,
-        on: "Pod worker-5c6d7-q8r9s",
-        spec: r#"
+    ),
+    fires_on(
+        "OOM kills seen by kube-state-metrics only",
+        "memory.oom-kills",
+        "Pod worker-5c6d7-q8r9s",
+        r#"
 kube_pod_container_status_restarts_total{namespace="shop",pod="worker-5c6d7-q8r9s",container="worker"} rate 0.003
 kube_pod_container_status_last_terminated_reason{namespace="shop",pod="worker-5c6d7-q8r9s",container="worker",reason="OOMKilled"} gauge 1
 "#,
-    },
+    ),
 ];
 
 /// The demo's runtime side of each story: `examples/failure-stories/<story>/metrics.om`.

@@ -237,6 +237,34 @@ fn review(
 const DEPLOYMENT: (&str, &str, &str, &str) = ("apps", "v1", "Deployment", "deployments");
 const STATEFULSET: (&str, &str, &str, &str) = ("apps", "v1", "StatefulSet", "statefulsets");
 
+/// A Deployment CREATE, the most common review here.
+fn create(uid: &str, ns: &str, name: &str, object: Value) -> Value {
+    create_of(uid, DEPLOYMENT, ns, name, object)
+}
+
+/// A CREATE of any kind: no old object, not a dry run.
+fn create_of(
+    uid: &str,
+    kind: (&str, &str, &str, &str),
+    ns: &str,
+    name: &str,
+    object: Value,
+) -> Value {
+    review(uid, kind, "CREATE", ns, name, object, Value::Null, false)
+}
+
+/// An UPDATE from `old` to `object`, not a dry run.
+fn update(
+    uid: &str,
+    kind: (&str, &str, &str, &str),
+    ns: &str,
+    name: &str,
+    object: Value,
+    old: Value,
+) -> Value {
+    review(uid, kind, "UPDATE", ns, name, object, old, false)
+}
+
 fn metadata(name: &str, namespace: &str, labels: Value) -> Value {
     json!({
         "name": name,
@@ -330,6 +358,39 @@ fn warnings(r: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The two fields every answer is checked for: the echoed uid and the verdict.
+fn answer(r: &Value) -> (Option<&str>, Option<bool>) {
+    (
+        r["response"]["uid"].as_str(),
+        r["response"]["allowed"].as_bool(),
+    )
+}
+
+/// Asserts some warning starts with `prefix`.
+#[track_caller]
+fn assert_warns(r: &Value, prefix: &str) {
+    assert!(
+        warnings(r).iter().any(|w| w.starts_with(prefix)),
+        "no warning starting {prefix:?}: {r}"
+    );
+}
+
+/// Asserts the review was allowed and some warning starts with `prefix`.
+#[track_caller]
+fn assert_allowed_with_warning(r: &Value, prefix: &str) {
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert_warns(r, prefix);
+}
+
+/// Asserts the review was denied; returns the denial message.
+#[track_caller]
+fn denial_message(r: &Value) -> &str {
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    r["response"]["status"]["message"]
+        .as_str()
+        .expect("a denial carries a message")
+}
+
 async fn metrics_text(client: &reqwest::Client, server: &Server) -> String {
     client
         .get(server.url("/metrics"))
@@ -354,16 +415,7 @@ async fn answers_reviews_in_the_api_servers_shapes() {
     let (status, r) = post(
         &c,
         &server,
-        &review(
-            uid,
-            DEPLOYMENT,
-            "CREATE",
-            "shop",
-            "api",
-            deployment("api", "shop", Some(3), None),
-            Value::Null,
-            false,
-        ),
+        &create(uid, "shop", "api", deployment("api", "shop", Some(3), None)),
     )
     .await;
     assert_eq!(status, 200);
@@ -383,12 +435,7 @@ async fn answers_reviews_in_the_api_servers_shapes() {
         message.contains("high workload.replicas-without-spread: 3 replicas of `api`"),
         "{message}"
     );
-    assert!(
-        warnings(&r)
-            .iter()
-            .any(|w| w.starts_with("cluster state not loaded")),
-        "{r}"
-    );
+    assert_warns(&r, "cluster state not loaded");
 
     // The same request as a server-side dry run gets the same answer.
     let (_, r) = post(
@@ -406,27 +453,17 @@ async fn answers_reviews_in_the_api_servers_shapes() {
         ),
     )
     .await;
-    assert_eq!(
-        (
-            r["response"]["uid"].as_str(),
-            r["response"]["allowed"].as_bool()
-        ),
-        (Some("dry-1"), Some(false))
-    );
+    assert_eq!(answer(&r), (Some("dry-1"), Some(false)), "{r}");
 
     // Spread hard → allowed; spread soft → allowed with a low warning (--warn-at low).
     let (_, r) = post(
         &c,
         &server,
-        &review(
+        &create(
             "ok-1",
-            DEPLOYMENT,
-            "CREATE",
             "shop",
             "api",
             deployment("api", "shop", Some(3), Some("DoNotSchedule")),
-            Value::Null,
-            false,
         ),
     )
     .await;
@@ -435,15 +472,11 @@ async fn answers_reviews_in_the_api_servers_shapes() {
     let (_, r) = post(
         &c,
         &server,
-        &review(
+        &create(
             "soft-1",
-            DEPLOYMENT,
-            "CREATE",
             "shop",
             "api",
             deployment("api", "shop", Some(3), Some("ScheduleAnyway")),
-            Value::Null,
-            false,
         ),
     )
     .await;
@@ -461,59 +494,43 @@ async fn answers_reviews_in_the_api_servers_shapes() {
     let (_, r) = post(
         &c,
         &server,
-        &review(
+        &create_of(
             "sts-1",
             STATEFULSET,
-            "CREATE",
             "data",
             "redis",
             statefulset("redis", "data", 3, None),
-            Value::Null,
-            false,
         ),
     )
     .await;
-    assert_eq!(
-        (
-            r["response"]["uid"].as_str(),
-            r["response"]["allowed"].as_bool()
-        ),
-        (Some("sts-1"), Some(false))
-    );
+    assert_eq!(answer(&r), (Some("sts-1"), Some(false)), "{r}");
     let (_, r) = post(
         &c,
         &server,
-        &review(
+        &update(
             "sts-2",
             STATEFULSET,
-            "UPDATE",
             "data",
             "redis",
             statefulset("redis", "data", 4, None),
             statefulset("redis", "data", 3, None),
-            false,
         ),
     )
     .await;
-    assert_eq!(r["response"]["allowed"], true, "{r}");
-    assert!(
-        warnings(&r)
-            .iter()
-            .any(|w| w.starts_with("(already present) high workload.replicas-without-spread")),
-        "{r}"
+    assert_allowed_with_warning(
+        &r,
+        "(already present) high workload.replicas-without-spread",
     );
     let (_, r) = post(
         &c,
         &server,
-        &review(
+        &update(
             "sts-3",
             STATEFULSET,
-            "UPDATE",
             "data",
             "redis",
             statefulset("redis", "data", 3, None),
             statefulset("redis", "data", 3, Some("DoNotSchedule")),
-            false,
         ),
     )
     .await;
@@ -528,25 +545,16 @@ async fn answers_reviews_in_the_api_servers_shapes() {
     let (_, r) = post(
         &c,
         &server,
-        &review(
+        &create_of(
             "svc-1",
             ("", "v1", "Service", "services"),
-            "CREATE",
             "shop",
             "api",
             service,
-            Value::Null,
-            false,
         ),
     )
     .await;
-    assert_eq!(
-        (
-            r["response"]["uid"].as_str(),
-            r["response"]["allowed"].as_bool()
-        ),
-        (Some("svc-1"), Some(true))
-    );
+    assert_eq!(answer(&r), (Some("svc-1"), Some(true)), "{r}");
     let mut pod = json!({"kind": "Pod", "apiVersion": "v1",
         "metadata": {"generateName": "api-7d9f8c-", "namespace": "shop", "labels": {"app": "api"},
                      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-7d9f8c", "uid": "0c1", "controller": true, "blockOwnerDeletion": true}]},
@@ -555,25 +563,10 @@ async fn answers_reviews_in_the_api_servers_shapes() {
     let (_, r) = post(
         &c,
         &server,
-        &review(
-            "pod-1",
-            ("", "v1", "Pod", "pods"),
-            "CREATE",
-            "shop",
-            "",
-            pod,
-            Value::Null,
-            false,
-        ),
+        &create_of("pod-1", ("", "v1", "Pod", "pods"), "shop", "", pod),
     )
     .await;
-    assert_eq!(
-        (
-            r["response"]["uid"].as_str(),
-            r["response"]["allowed"].as_bool()
-        ),
-        (Some("pod-1"), Some(true))
-    );
+    assert_eq!(answer(&r), (Some("pod-1"), Some(true)), "{r}");
 
     // DELETE: object null, oldObject set → allowed without warnings.
     let (_, r) = post(
@@ -591,13 +584,7 @@ async fn answers_reviews_in_the_api_servers_shapes() {
         ),
     )
     .await;
-    assert_eq!(
-        (
-            r["response"]["uid"].as_str(),
-            r["response"]["allowed"].as_bool()
-        ),
-        (Some("del-1"), Some(true))
-    );
+    assert_eq!(answer(&r), (Some("del-1"), Some(true)), "{r}");
     assert!(warnings(&r).is_empty());
 
     // The new webhook rule at admission: a webhook configuration that would fail closed on
@@ -629,12 +616,9 @@ async fn answers_reviews_in_the_api_servers_shapes() {
         ),
     )
     .await;
-    assert_eq!(r["response"]["allowed"], false, "{r}");
     assert!(
-        r["response"]["status"]["message"]
-            .as_str()
-            .expect("message")
-            .contains("webhook.unscoped-or-unavailable")
+        denial_message(&r).contains("webhook.unscoped-or-unavailable"),
+        "{r}"
     );
 
     let text = metrics_text(&c, &server).await;
@@ -723,21 +707,9 @@ async fn malformed_wrong_kind_and_oversized_bodies_are_rejected_clearly() {
     assert_eq!(r.status().as_u16(), 413);
     let mut big = deployment("big", "shop", Some(1), None);
     big["metadata"]["annotations"]["blob"] = json!("x".repeat(7_000_000));
-    let r = send(
-        serde_json::to_vec(&review(
-            "u-big",
-            DEPLOYMENT,
-            "CREATE",
-            "shop",
-            "big",
-            big,
-            Value::Null,
-            false,
-        ))
-        .expect("json"),
-    )
-    .await
-    .expect("send");
+    let r = send(serde_json::to_vec(&create("u-big", "shop", "big", big)).expect("json"))
+        .await
+        .expect("send");
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.expect("json");
     assert_eq!(
@@ -830,15 +802,11 @@ async fn a_rotated_certificate_is_served_while_requests_flow() {
     let server = Server::start(&[]);
     let old_ca = server.pki.ca_pem.clone();
     let flowing = fresh_client(&old_ca);
-    let body = review(
+    let body = create(
         "rot",
-        DEPLOYMENT,
-        "CREATE",
         "shop",
         "api",
         deployment("api", "shop", Some(1), None),
-        Value::Null,
-        false,
     );
 
     // Requests flow on the old certificate, on keep-alive connections and on fresh ones.
@@ -984,23 +952,16 @@ async fn cluster_state_relates_objects_and_is_reloaded() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // `web` declares no replicas; the HPA in the cluster state makes it 3 → denied.
-    let web = review(
+    let web = create(
         "web-1",
-        DEPLOYMENT,
-        "CREATE",
         "shop",
         "web",
         deployment("web", "shop", None, None),
-        Value::Null,
-        false,
     );
     let (_, r) = post(&c, &server, &web).await;
-    assert_eq!(r["response"]["allowed"], false, "{r}");
     assert!(
-        r["response"]["status"]["message"]
-            .as_str()
-            .expect("msg")
-            .contains("3 replicas (HPA minReplicas)")
+        denial_message(&r).contains("3 replicas (HPA minReplicas)"),
+        "{r}"
     );
     assert!(
         !warnings(&r)
@@ -1008,15 +969,11 @@ async fn cluster_state_relates_objects_and_is_reloaded() {
             .any(|w| w.starts_with("cluster state not loaded"))
     );
     // The same Deployment in another namespace is unrelated to that HPA.
-    let other = review(
+    let other = create(
         "web-2",
-        DEPLOYMENT,
-        "CREATE",
         "blog",
         "web",
         deployment("web", "blog", None, None),
-        Value::Null,
-        false,
     );
     assert_eq!(
         post(&c, &server, &other).await.1["response"]["allowed"],
@@ -1186,15 +1143,11 @@ async fn a_panicking_rule_is_answered_per_failure_mode_and_the_server_survives()
         let (base, stop, task, pki, _dir) =
             in_process(mode, WITH_PANIC, Duration::from_secs(4)).await;
         let c = client(&pki.ca_pem);
-        let body = review(
+        let body = create(
             "p-1",
-            DEPLOYMENT,
-            "CREATE",
             "shop",
             "api",
             deployment("api", "shop", Some(1), None),
-            Value::Null,
-            false,
         );
         for _ in 0..3 {
             let r: Value = c
@@ -1228,15 +1181,11 @@ async fn a_panicking_rule_is_answered_per_failure_mode_and_the_server_survives()
             }
         }
         // A real finding still denies, whatever the failure mode: the rules that ran decide.
-        let bad = review(
+        let bad = create(
             "p-2",
-            DEPLOYMENT,
-            "CREATE",
             "shop",
             "api",
             deployment("api", "shop", Some(3), None),
-            Value::Null,
-            false,
         );
         let r: Value = c
             .post(format!("{base}/validate"))
@@ -1311,15 +1260,11 @@ async fn prometheus_scrapes_the_metrics_endpoint() {
     };
     let server = Server::start(&[]);
     let c = client(&server.pki.ca_pem);
-    let deny = review(
+    let deny = create(
         "prom-1",
-        DEPLOYMENT,
-        "CREATE",
         "shop",
         "api",
         deployment("api", "shop", Some(3), None),
-        Value::Null,
-        false,
     );
     assert_eq!(
         post(&c, &server, &deny).await.1["response"]["allowed"],
@@ -1402,15 +1347,11 @@ async fn a_slow_evaluation_is_answered_per_failure_mode_in_time() {
     let (base, stop, task, pki, _dir) =
         in_process(FailureMode::Deny, WITH_SLOW, Duration::from_secs(1)).await;
     let c = client(&pki.ca_pem);
-    let body = review(
+    let body = create(
         "s-1",
-        DEPLOYMENT,
-        "CREATE",
         "shop",
         "api",
         deployment("api", "shop", Some(1), None),
-        Value::Null,
-        false,
     );
     let started = Instant::now();
     let r: Value = c
@@ -1599,19 +1540,6 @@ async fn wait_for_config(client: &reqwest::Client, server: &Server, hash: &str) 
     }
 }
 
-fn create(uid: &str, ns: &str, name: &str, object: Value) -> Value {
-    review(
-        uid,
-        DEPLOYMENT,
-        "CREATE",
-        ns,
-        name,
-        object,
-        Value::Null,
-        false,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_file_decides_what_is_denied() {
     let config_dir = tempfile::tempdir().expect("tempdir");
@@ -1676,13 +1604,7 @@ async fn a_config_file_decides_what_is_denied() {
         ),
     )
     .await;
-    assert_eq!(r["response"]["allowed"], true, "{r}");
-    assert!(
-        warnings(&r)
-            .iter()
-            .any(|w| w.starts_with("medium workload.replicas-without-spread")),
-        "{r}"
-    );
+    assert_allowed_with_warning(&r, "medium workload.replicas-without-spread");
 
     // A privileged container: the disabled rule neither denies nor warns.
     let (_, r) = post(
@@ -1703,10 +1625,7 @@ async fn a_config_file_decides_what_is_denied() {
         &create("c-3", "shop", "agent", privileged("agent", "shop", true)),
     )
     .await;
-    assert_eq!(r["response"]["allowed"], false, "{r}");
-    let message = r["response"]["status"]["message"]
-        .as_str()
-        .expect("message");
+    let message = denial_message(&r);
     assert!(message.contains("security.host-namespaces"), "{message}");
     assert!(
         !message.contains("security.privileged-container"),
@@ -1723,22 +1642,16 @@ async fn a_config_file_decides_what_is_denied() {
     let (_, r) = post(
         &c,
         &server,
-        &review(
+        &create_of(
             "c-5",
             ("", "v1", "Service", "services"),
-            "CREATE",
             "ops",
             "console",
             service,
-            Value::Null,
-            false,
         ),
     )
     .await;
-    assert_eq!(r["response"]["allowed"], false, "{r}");
-    let message = r["response"]["status"]["message"]
-        .as_str()
-        .expect("message");
+    let message = denial_message(&r);
     assert!(
         message.contains("exposure.public-dashboard") && message.contains("ops-console"),
         "{message}"
