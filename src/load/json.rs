@@ -631,6 +631,7 @@ mod tests {
             collect_rs(&root.join(dir), &mut sources);
         }
         sources.push(root.join("exempt.rs"));
+        sources.push(root.join("pictures.rs"));
         sources.push(root.join("lib.rs"));
         assert!(sources.len() > 30);
         for file in sources {
